@@ -1,0 +1,187 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Writing a release: manifest, evidence and attestation (and signature) for one tag.
+
+Output is deterministic: the timestamps of an existing, otherwise identical file
+are kept, so a re-run with the same inputs writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass, field
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _release_format as fmt, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
+
+
+@dataclass
+class BundleRequest:
+    release_dir: str
+    tag: str
+    repo: str
+    artifacts: list[str] = field(default_factory=list)
+    repository: str = ""
+    generated_by: str = "maestro.conductor"
+    builder: str = "maestro.conductor.release_bundle"
+    ci_run: str = ""
+    checks: list[dict] = field(default_factory=list)
+    signing_key: str = ""
+    workers: int = 0
+
+
+@dataclass
+class BundlePlan:
+    """What the release files should hold, and which of them differ from disk."""
+
+    files: dict[str, bytes]
+    current: dict[str, bytes | None]
+    manifest: dict
+
+    @property
+    def changed_files(self) -> list[str]:
+        return [name for name, data in self.files.items() if self.current[name] != data]
+
+    def diff(self) -> list[dict]:
+        return [{"before_header": name, "after_header": name,
+                 "before": (self.current[name] or b"").decode("utf-8", "replace"),
+                 "after": self.files[name].decode("utf-8", "replace")}
+                for name in self.changed_files if not name.endswith(".sig")]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(fmt.MAX_DOCUMENT_BYTES + 1)
+    except FileNotFoundError:
+        return None
+
+
+def _keep_time(document: dict, current: bytes | None, path: str, schema: dict, key: str) -> dict:
+    """Reuse the recorded time of the file on disk when nothing else about it changed."""
+    if current is None:
+        return document
+    try:
+        existing, _raw = fmt.load_document(path, schema, "existing file")
+    except ConductorError:
+        return document
+    if {**existing, key: None} == {**document, key: None}:
+        return {**document, key: existing[key]}
+    return document
+
+
+def _artifact_paths(request: BundleRequest, release_dir: str) -> list[str]:
+    reserved = set(fmt.release_file_names(request.tag))
+    if request.artifacts:
+        paths = list(dict.fromkeys(request.artifacts))
+    else:
+        paths = []
+        for root, dirs, files in os.walk(release_dir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                relpath = os.path.relpath(os.path.join(root, name), release_dir).replace(os.sep, "/")
+                if relpath not in reserved and not name.startswith(".tmp-"):
+                    paths.append(relpath)
+    if not paths:
+        raise ConductorError(f"release directory {release_dir} holds no artifacts: a release needs at least one")
+    for relpath in paths:
+        reason = fmt.check_relative_path(relpath)
+        if reason:
+            raise ConductorError(f"artifact path {relpath!r} {reason}: expected a path relative to the release directory")
+        if relpath in reserved:
+            raise ConductorError(f"artifact path {relpath!r} is the name of a release file")
+        full = os.path.join(release_dir, relpath)
+        real = os.path.realpath(full)
+        if os.path.commonpath([real, release_dir]) != release_dir:
+            raise ConductorError(f"artifact {relpath} resolves outside the release directory (to {real})")
+        if not os.path.isfile(real):
+            raise ConductorError(f"artifact {relpath} does not exist or is not a regular file in {release_dir}")
+    return sorted(paths)
+
+
+def plan_bundle(request: BundleRequest) -> BundlePlan:
+    """Work out the release files for ``request`` without writing anything."""
+    tag = _git.validate_tag_name(request.tag)
+    if not os.path.isdir(request.release_dir):
+        raise ConductorError(f"release directory {request.release_dir} does not exist or is not a directory")
+    release_dir = os.path.realpath(request.release_dir)
+    info = _git.resolve_tag(request.repo, tag)
+    repository = request.repository or _git.describe_repository(request.repo)
+    paths = _artifact_paths(request, release_dir)
+    full = [os.path.join(release_dir, p) for p in paths]
+    digests = _hashing.sha256_files(full, request.workers)
+    names = dict(zip(("manifest", "evidence", "attestation", "signature"), fmt.release_file_names(tag)))
+    current = {name: _read(os.path.join(release_dir, name)) for name in names.values()}
+
+    manifest = {
+        "format_version": fmt.FORMAT_VERSION,
+        "kind": "maestro.conductor/release-manifest",
+        "tag": tag,
+        "tag_object": info.object_id,
+        "tag_type": info.kind,
+        "commit": info.commit,
+        "repository": repository,
+        "created": _now(),
+        "artifacts": [{"path": p, "size": os.stat(f).st_size, "sha256": digests[f]} for p, f in zip(paths, full)],
+    }
+    manifest = _keep_time(manifest, current[names["manifest"]], os.path.join(release_dir, names["manifest"]), fmt.MANIFEST_SCHEMA, "created")
+    evidence = {
+        "format_version": fmt.FORMAT_VERSION,
+        "kind": "maestro.conductor/evidence",
+        "tag": tag,
+        "commit": info.commit,
+        "generated_at": _now(),
+        "generated_by": request.generated_by,
+        **({"ci_run": request.ci_run} if request.ci_run else {}),
+        "checks": [{k: v for k, v in check.items() if v is not None} for check in request.checks],
+        "provenance": {"repository": repository, "commit": info.commit, "builder": request.builder},
+    }
+    evidence = _keep_time(evidence, current[names["evidence"]], os.path.join(release_dir, names["evidence"]), fmt.EVIDENCE_SCHEMA, "generated_at")
+    fmt.validate_document(evidence, fmt.EVIDENCE_SCHEMA, names["evidence"], "evidence")
+    manifest_bytes, evidence_bytes = fmt.dump_manifest(manifest), fmt.dump_json(evidence)
+
+    subjects = [{"name": entry["path"], "digest": {"sha256": entry["sha256"]}} for entry in manifest["artifacts"]]
+    subjects += [{"name": names["manifest"], "digest": {"sha256": _hashing.sha256_bytes(manifest_bytes)}},
+                 {"name": names["evidence"], "digest": {"sha256": _hashing.sha256_bytes(evidence_bytes)}}]
+    attestation = {
+        "@context": fmt.JSONLD_CONTEXT,
+        "_type": fmt.STATEMENT_TYPE,
+        "subject": subjects,
+        "predicateType": fmt.PREDICATE_TYPE,
+        "predicate": {"format_version": fmt.FORMAT_VERSION, "tag": tag, "tag_object": info.object_id,
+                      "commit": info.commit, "repository": repository},
+    }
+    attestation_bytes = fmt.dump_json(attestation)
+    files = {names["manifest"]: manifest_bytes, names["evidence"]: evidence_bytes, names["attestation"]: attestation_bytes}
+    if request.signing_key:
+        existing = current[names["signature"]]
+        keep = (existing is not None and current[names["attestation"]] == attestation_bytes
+                and _signing.signed_by(attestation_bytes, existing, request.signing_key, fmt.SIGNATURE_NAMESPACE))
+        files[names["signature"]] = existing if keep else _signing.sign(attestation_bytes, request.signing_key, fmt.SIGNATURE_NAMESPACE)
+    elif current[names["signature"]] is not None and current[names["attestation"]] != attestation_bytes:
+        raise ConductorError(f"{names['signature']} signs the attestation being replaced: give a signing key to sign the new one, "
+                             "or remove the old signature first")
+    return BundlePlan(files=files, current={name: current[name] for name in files}, manifest=manifest)
+
+
+def write_bundle(plan: BundlePlan, release_dir: str) -> list[str]:
+    """Write the files that changed, each atomically; on failure put every one back as it was."""
+    written: list[str] = []
+    try:
+        for name in plan.changed_files:
+            atomic_write(os.path.join(release_dir, name), plan.files[name])
+            written.append(name)
+    except OSError as exc:
+        for name in written:
+            path = os.path.join(release_dir, name)
+            if plan.current[name] is None:
+                os.unlink(path)
+            else:
+                atomic_write(path, plan.current[name])
+        raise ConductorError(f"writing the release files in {release_dir} failed, nothing was changed: {exc}") from exc
+    return written

@@ -1,0 +1,128 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only git access: tag-name validation and tag resolution.
+
+Every name that reaches git is validated here first, and git is only ever
+called with an argument list (GitPython runs ``git`` without a shell).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+
+try:
+    import git as _gitpython
+except ImportError:  # also raised by GitPython itself when no git binary is found
+    _gitpython = None
+    HAS_GITPYTHON = False
+else:
+    HAS_GITPYTHON = True
+
+# A release tag is one path component: it names files in the release directory,
+# so it may not hold a slash, start with '-' or '.', or contain '..'.
+_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_OBJECT_ID_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+TAG_RULE = "1-128 characters of letters, digits, '.', '_', '+' or '-', starting with a letter or digit, without '..' or a trailing '.lock' or '.'"
+
+
+def validate_tag_name(tag: object) -> str:
+    """Return ``tag`` if it is a safe release tag name, else raise ConductorError."""
+    if not isinstance(tag, str) or not tag:
+        raise ConductorError(f"tag name {tag!r} is invalid: expected {TAG_RULE}")
+    if not _TAG_RE.match(tag) or ".." in tag or tag.endswith((".lock", ".")):
+        raise ConductorError(f"tag name {tag!r} is invalid: expected {TAG_RULE}")
+    return tag
+
+
+def validate_object_id(value: object, what: str) -> str:
+    """Return a full hexadecimal object id, lower-cased, or raise ConductorError."""
+    text = value.lower() if isinstance(value, str) else ""
+    if not _OBJECT_ID_RE.match(text):
+        raise ConductorError(f"{what} {value!r} is invalid: expected a full 40- or 64-digit hexadecimal object id")
+    return text
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """What a tag is now: its own object id, the commit it peels to, and its kind."""
+
+    name: str
+    object_id: str
+    commit: str
+    annotated: bool
+    signed: bool
+    date: str
+
+    @property
+    def kind(self) -> str:
+        return "annotated" if self.annotated else "lightweight"
+
+
+_FIELDS = ("%(refname)", "%(objectname)", "%(objecttype)", "%(*objectname)", "%(*objecttype)", "%(creatordate:iso-strict)", "%(if)%(contents:signature)%(then)signed%(end)")
+_SEP = "%00"
+
+
+def open_repository(path: str):
+    """Open the git repository (bare or not) at ``path``, without searching parent directories."""
+    if not HAS_GITPYTHON:
+        raise ConductorError("GitPython is required to read git repositories: install it with 'pip install GitPython'")
+    if not os.path.isdir(path):
+        raise ConductorError(f"repository {path} does not exist or is not a directory")
+    try:
+        return _gitpython.Repo(path, search_parent_directories=False)
+    except (_gitpython.InvalidGitRepositoryError, _gitpython.NoSuchPathError) as exc:
+        raise ConductorError(f"repository {path} is not a git repository") from exc
+
+
+def _run(repo, *args: str) -> str:
+    try:
+        return repo.git.execute(["git", *args], strip_newline_in_stdout=False)
+    except _gitpython.GitCommandError as exc:
+        stderr = (exc.stderr or "").strip()
+        raise ConductorError(f"git {args[0]} failed in {repo.git_dir}: {stderr}") from exc
+
+
+def resolve_tag(repo_path: str, tag: str) -> TagInfo:
+    """Resolve ``tag`` in the repository at ``repo_path`` with one git call."""
+    validate_tag_name(tag)
+    repo = open_repository(repo_path)
+    try:
+        ref = f"refs/tags/{tag}"
+        out = _run(repo, "for-each-ref", "--format=" + _SEP.join(_FIELDS), ref)
+    finally:
+        repo.close()
+    for line in out.split("\n"):
+        fields = line.split("\0")
+        if len(fields) < len(_FIELDS) or fields[0] != ref:
+            continue
+        object_id, object_type, peeled, peeled_type = fields[1:5]
+        annotated = object_type == "tag"
+        if annotated and peeled_type != "commit":
+            raise ConductorError(f"tag {tag} points at a {peeled_type or 'nested tag'}, not at a commit")
+        if not annotated and object_type != "commit":
+            raise ConductorError(f"tag {tag} points at a {object_type}, not at a commit")
+        return TagInfo(
+            name=tag,
+            object_id=object_id,
+            commit=peeled if annotated else object_id,
+            annotated=annotated,
+            signed=fields[6] == "signed",
+            date=fields[5],
+        )
+    raise ConductorError(f"tag {tag} does not exist in repository {repo_path}")
+
+
+def describe_repository(repo_path: str) -> str:
+    """Where the release came from: the 'origin' URL when there is one, else the path."""
+    repo = open_repository(repo_path)
+    try:
+        for remote in repo.remotes:
+            if remote.name == "origin":
+                return next(iter(remote.urls), os.path.abspath(repo_path))
+        return os.path.abspath(repo_path)
+    finally:
+        repo.close()

@@ -1,0 +1,45 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""SHA-256 of many files at once, spread across cores.
+
+hashlib releases the GIL while it digests a large buffer, so threads hash in
+parallel without the start-up and copying cost of processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+_CHUNK = 4 * 1024 * 1024
+
+
+def sha256_file(path: str) -> str:
+    """Hex SHA-256 of one file, read in large chunks into one reused buffer."""
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            count = handle.readinto(buffer)
+            if not count:
+                break
+            digest.update(view[:count])
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_files(paths: list[str], workers: int = 0) -> dict[str, str]:
+    """Hex SHA-256 of each path; largest first, so one big file does not finish last alone."""
+    if not paths:
+        return {}
+    workers = workers or os.cpu_count() or 1
+    ordered = sorted(set(paths), key=lambda p: os.stat(p).st_size, reverse=True)
+    if workers == 1 or len(ordered) == 1:
+        return {path: sha256_file(path) for path in ordered}
+    with ThreadPoolExecutor(max_workers=min(workers, len(ordered))) as pool:
+        return dict(zip(ordered, pool.map(sha256_file, ordered)))

@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_bundle
+short_description: Write the manifest, evidence and attestation of a tagged release
+version_added: 0.1.0
+description:
+  - Writes C(release-manifest-TAG.yaml), C(evidence-TAG.json) and C(release-attestation-TAG.jsonld) into
+    O(release_dir) for the artifacts it holds and the tag O(tag) of the git repository O(repo).
+  - The manifest records the tag object id, the peeled commit, the source repository and each artifact's
+    path, size and sha256. The attestation is an in-toto Statement v1 that is also JSON-LD, whose subjects
+    are every artifact, the manifest and the evidence.
+  - With O(signing_key), also writes a detached signature C(release-attestation-TAG.jsonld.sig) made with
+    C(ssh-keygen -Y sign), which M(maestro.conductor.release_verify) checks against an allowed-signers file.
+  - Files are replaced atomically; when one cannot be written, those already written are put back.
+  - Running again with the same inputs changes nothing.
+author:
+  - maestro.conductor maintainers
+extends_documentation_fragment:
+  - maestro.conductor.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  tag:
+    description:
+      - The release tag; it must exist in O(repo).
+      - Letters, digits, V(.), V(_), V(+) and V(-) only, starting with a letter or digit.
+    type: str
+    required: true
+  release_dir:
+    description: Directory that holds the artifacts; the release files are written into it.
+    type: path
+    required: true
+  repo:
+    description: Git repository (bare or not) that holds O(tag).
+    type: path
+    required: true
+  artifacts:
+    description:
+      - Artifact paths relative to O(release_dir). When empty, every regular file in O(release_dir) other
+        than the release files of O(tag) is an artifact.
+    type: list
+    elements: str
+    default: []
+  repository:
+    description: Source repository to record. Defaults to the URL of O(repo)'s C(origin) remote, else its path.
+    type: str
+  generated_by:
+    description: Who made the release (a person, or a CI job), recorded in the evidence.
+    type: str
+    default: maestro.conductor
+  ci_run:
+    description: Reference to the CI run that built the release, recorded in the evidence.
+    type: str
+  checks:
+    description: Checks done before release, recorded in the evidence.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: What was checked.
+        type: str
+        required: true
+      result:
+        description: Its outcome.
+        type: str
+        required: true
+        choices: [pass, fail, skip]
+      detail:
+        description: Free text.
+        type: str
+  signing_key:
+    description:
+      - Private OpenSSH key (without passphrase) to sign the attestation with.
+      - An existing signature is kept when it still signs the attestation with this key.
+    type: path
+  workers:
+    description: Threads used to hash artifacts; V(0) means one per CPU core.
+    type: int
+    default: 0
+requirements:
+  - GitPython
+  - PyYAML
+  - jsonschema
+  - ssh-keygen (OpenSSH 8.2 or later) when O(signing_key) is set
+seealso:
+  - module: maestro.conductor.release_verify
+"""
+
+EXAMPLES = r"""
+- name: Bundle the release of the tag just pushed
+  maestro.conductor.release_bundle:
+    tag: v2025.10.07
+    release_dir: /srv/releases/v2025.10.07
+    repo: /srv/git/service.git
+    generated_by: "{{ awx_user_name | default('ci') }}"
+    ci_run: "{{ ci_run_url }}"
+    checks:
+      - name: unit tests
+        result: pass
+    signing_key: /etc/maestro/release_signing_key
+"""
+
+RETURN = r"""
+files:
+  description: Paths of the release files.
+  returned: success
+  type: list
+  elements: str
+changed_files:
+  description: Names of the release files that were (or, in check mode, would be) written.
+  returned: success
+  type: list
+  elements: str
+  sample: ["release-manifest-v1.0.0.yaml"]
+commit:
+  description: The commit the tag peels to.
+  returned: success
+  type: str
+tag_object:
+  description: The tag's object id (the commit itself for a lightweight tag).
+  returned: success
+  type: str
+tag_type:
+  description: V(annotated) or V(lightweight).
+  returned: success
+  type: str
+artifacts:
+  description: The artifacts recorded, with path, size and sha256.
+  returned: success
+  type: list
+  elements: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.maestro.conductor.plugins.module_utils._bundle import BundleRequest, plan_bundle, write_bundle
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "tag": {"type": "str", "required": True},
+            "release_dir": {"type": "path", "required": True},
+            "repo": {"type": "path", "required": True},
+            "artifacts": {"type": "list", "elements": "str", "default": []},
+            "repository": {"type": "str"},
+            "generated_by": {"type": "str", "default": "maestro.conductor"},
+            "ci_run": {"type": "str"},
+            "checks": {
+                "type": "list", "elements": "dict", "default": [],
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "result": {"type": "str", "required": True, "choices": ["pass", "fail", "skip"]},
+                    "detail": {"type": "str"},
+                },
+            },
+            "signing_key": {"type": "path"},
+            "workers": {"type": "int", "default": 0},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    request = BundleRequest(
+        release_dir=params["release_dir"], tag=params["tag"], repo=params["repo"], artifacts=params["artifacts"],
+        repository=params["repository"] or "", generated_by=params["generated_by"], ci_run=params["ci_run"] or "",
+        checks=params["checks"], signing_key=params["signing_key"] or "", workers=max(params["workers"], 0),
+    )
+    try:
+        plan = plan_bundle(request)
+        changed = plan.changed_files
+        if changed and not module.check_mode:
+            write_bundle(plan, os.path.realpath(params["release_dir"]))
+    except ConductorError as exc:
+        module.fail_json(msg=str(exc))
+    result = {
+        "changed": bool(changed),
+        "changed_files": changed,
+        "files": [os.path.join(params["release_dir"], name) for name in plan.files],
+        "commit": plan.manifest["commit"],
+        "tag_object": plan.manifest["tag_object"],
+        "tag_type": plan.manifest["tag_type"],
+        "artifacts": plan.manifest["artifacts"],
+    }
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = plan.diff()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

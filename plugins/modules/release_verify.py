@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_verify
+short_description: Prove that a release directory is exactly what its tag and manifest say
+version_added: 0.1.0
+description:
+  - Checks a release of O(tag) in one read-only pass and returns a report with one entry per check.
+  - "Checks: the release files are present; the manifest, evidence and attestation are valid against their
+    schemas and agree with each other; every listed artifact is present with the recorded size and sha256;
+    no file outside the manifest (unless allowed); the attestation subjects are exactly the artifacts, the
+    manifest and the evidence; the attestation signature, when O(allowed_signers) is set; the tag exists and
+    peels to the manifest's commit."
+  - With O(strict=true), also that the tag object is the one recorded at release (the tag was not moved or
+    re-created), and that the tag's commit is O(expected_commit) when given.
+  - Fails closed when any check fails. Never changes anything and makes no network call.
+  - Artifacts are hashed in parallel across cores.
+author:
+  - maestro.conductor maintainers
+extends_documentation_fragment:
+  - maestro.conductor.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  tag:
+    description:
+      - The release tag. Letters, digits, V(.), V(_), V(+) and V(-) only, starting with a letter or digit.
+      - Rejected before any command runs when it does not fit.
+    type: str
+    required: true
+  release_dir:
+    description: Directory holding the release files of O(tag) and its artifacts.
+    type: path
+    required: true
+  repo:
+    description: Git repository (bare or not) that holds O(tag).
+    type: path
+    required: true
+  strict:
+    description: Also require the recorded tag object and, when given, O(expected_commit).
+    type: bool
+    default: false
+  expected_commit:
+    description:
+      - Full commit id the tag must point at, such as a deployed revision or a checkout's HEAD.
+      - Checked only when O(strict=true).
+    type: str
+  allowed_signers:
+    description:
+      - OpenSSH allowed-signers file. When set, the attestation must carry a valid detached signature
+        (C(release-attestation-TAG.jsonld.sig)) by one of its keys.
+    type: path
+  allow_extra:
+    description: Glob patterns of files that may sit in the release directory without being in the manifest.
+    type: list
+    elements: str
+    default: []
+  workers:
+    description: Threads used to hash artifacts; V(0) means one per CPU core.
+    type: int
+    default: 0
+  fail_on_error:
+    description:
+      - Fail the task when a check fails. With V(false), the task succeeds and RV(ok) says whether the release
+        verified, so a playbook can print the report before failing.
+    type: bool
+    default: true
+requirements:
+  - GitPython
+  - PyYAML
+  - jsonschema
+  - ssh-keygen (OpenSSH 8.2 or later) when O(allowed_signers) is set
+seealso:
+  - module: maestro.conductor.release_bundle
+"""
+
+EXAMPLES = r"""
+- name: Verify a release, strictly, against the deployed revision
+  maestro.conductor.release_verify:
+    tag: v2025.10.07
+    release_dir: /srv/releases/v2025.10.07
+    repo: /srv/git/service.git
+    strict: true
+    expected_commit: "{{ deployed_revision }}"
+    allowed_signers: /etc/maestro/allowed_signers
+
+- name: Verify, keep the report, and decide later
+  maestro.conductor.release_verify:
+    tag: "{{ tag }}"
+    release_dir: "/srv/releases/{{ tag }}"
+    repo: /srv/git/service.git
+    fail_on_error: false
+  register: verification
+"""
+
+RETURN = r"""
+ok:
+  description: Whether every check passed.
+  returned: always
+  type: bool
+  sample: true
+checks:
+  description: Every check, in the order run.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Check name, such as V(artifacts) or V(tag_object).
+      type: str
+    ok:
+      description: Whether it passed.
+      type: bool
+    detail:
+      description: What was found; for a failure, the file or tag and both the expected and the actual value.
+      type: str
+  sample: [{"name": "artifacts", "ok": false, "detail": "artifact app.tar: sha256 is 9f2c..., manifest says 41ab..."}]
+failed_checks:
+  description: Names of the checks that failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["artifacts"]
+summary:
+  description: The report as lines of text, one per check.
+  returned: always
+  type: list
+  elements: str
+commit:
+  description: The commit the manifest records.
+  returned: when the manifest could be read
+  type: str
+tag_object:
+  description: The tag object id the manifest records.
+  returned: when the manifest could be read
+  type: str
+artifacts:
+  description: Each hashed artifact with its actual sha256 and whether it matched.
+  returned: always
+  type: list
+  elements: dict
+seconds:
+  description: How long verification took.
+  returned: always
+  type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "tag": {"type": "str", "required": True},
+            "release_dir": {"type": "path", "required": True},
+            "repo": {"type": "path", "required": True},
+            "strict": {"type": "bool", "default": False},
+            "expected_commit": {"type": "str"},
+            "allowed_signers": {"type": "path"},
+            "allow_extra": {"type": "list", "elements": "str", "default": []},
+            "workers": {"type": "int", "default": 0},
+            "fail_on_error": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["workers"] < 0:
+        module.fail_json(msg=f"workers is {params['workers']}: expected 0 (one per core) or a positive number")
+    try:
+        report = verify_release(
+            params["release_dir"], params["tag"], params["repo"], strict=params["strict"],
+            expected_commit=params["expected_commit"], allowed_signers=params["allowed_signers"],
+            allow_extra=params["allow_extra"], workers=params["workers"],
+        )
+    except ConductorError as exc:
+        module.fail_json(msg=str(exc), ok=False, checks=[], failed_checks=[])
+    result = dict(report.as_dict(), changed=False, summary=report.summary())
+    if not report.ok and params["fail_on_error"]:
+        failures = "; ".join(f"{check.name}: {check.detail}" for check in report.failed)
+        module.fail_json(msg=f"release {params['tag']} failed verification: {failures}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
