@@ -62,7 +62,10 @@ class TagInfo:
         return "annotated" if self.annotated else "lightweight"
 
 
-_FIELDS = ("%(refname)", "%(objectname)", "%(objecttype)", "%(*objectname)", "%(*objecttype)", "%(creatordate:iso-strict)", "%(if)%(contents:signature)%(then)signed%(end)")
+_FIELDS = (
+    "%(refname)", "%(objectname)", "%(objecttype)", "%(*objectname)", "%(*objecttype)",
+    "%(creatordate:iso-strict)", "%(if)%(contents:signature)%(then)signed%(end)",
+)
 _SEP = "%00"
 
 

@@ -256,7 +256,8 @@ class _Verifier:
         if manifest is None:
             problems.append("not checked: the manifest could not be read")
         elif info.kind != manifest["tag_type"]:
-            problems.append(f"tag {self.tag} is {info.kind} (object {info.object_id}); the manifest recorded an {manifest['tag_type']} tag with object {manifest['tag_object']}")
+            problems.append(f"tag {self.tag} is {info.kind} (object {info.object_id}); "
+                            f"the manifest recorded an {manifest['tag_type']} tag with object {manifest['tag_object']}")
         elif info.object_id != manifest["tag_object"]:
             problems.append(f"tag {self.tag} object is {info.object_id}, manifest recorded {manifest['tag_object']}: the tag was moved or re-created")
         self.report.add("tag_object", problems, f"tag object {info.object_id} is the one recorded at release")

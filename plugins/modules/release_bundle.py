@@ -19,7 +19,7 @@ description:
   - Files are replaced atomically; when one cannot be written, those already written are put back.
   - Running again with the same inputs changes nothing.
 author:
-  - maestro.conductor maintainers
+  - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
   - maestro.conductor.attributes
 attributes:

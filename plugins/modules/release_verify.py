@@ -20,7 +20,7 @@ description:
   - Fails closed when any check fails. Never changes anything and makes no network call.
   - Artifacts are hashed in parallel across cores.
 author:
-  - maestro.conductor maintainers
+  - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
   - maestro.conductor.attributes
 attributes:

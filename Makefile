@@ -1,0 +1,93 @@
+# maestro.conductor: every command an operator or CI needs, on top of the playbooks.
+# User values (TAG, REPO, ...) reach ansible-playbook as JSON built from the
+# environment, never through a shell or ansible's key=value parser.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PY := $(BIN)/python
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+# Only what the user gives is passed on; defaults (the embedded demo under
+# .demo/) come from the inventory, so AWX and make resolve them the same way.
+DEMO_DIR ?= $(CURDIR)/.demo
+INVENTORY ?= $(CURDIR)/inventories/local/hosts.yml
+export TAG REPO RELEASE_DIR ALLOWED_SIGNERS EXPECTED_COMMIT DEMO_DIR
+
+COLLECTION_LINK := .collections/ansible_collections/maestro/conductor
+SANITY_ROOT := .build/ansible_collections/maestro/conductor
+
+# $(call extra_vars,name=ENVVAR ...): a JSON object of the named, non-empty environment variables.
+extra_vars = "$$($(PY) -c 'import json, os, sys; print(json.dumps({k: os.environ[v] for k, v in (a.split("=", 1) for a in sys.argv[1:]) if os.environ.get(v)}))' $(1))"
+playbook = $(BIN)/ansible-playbook -i $(INVENTORY)
+
+.PHONY: help
+help:
+	@echo "make demo                          make a demo release and verify it, strict (the local default)"
+	@echo "make test                          unit, sanity, lint and integration tests"
+	@echo "make verify-release TAG=...        verify a release   [REPO=... RELEASE_DIR=... ALLOWED_SIGNERS=...]"
+	@echo "make verify-release-strict TAG=... verify strictly     [EXPECTED_COMMIT=...]"
+	@echo "make build                         build the collection tarball"
+	@echo "make bench                         run the benchmarks in bench/"
+
+$(VENV)/.installed: requirements.in constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.in -c constraints.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+.PHONY: setup
+setup: $(VENV)/.installed $(COLLECTION_LINK)
+
+.PHONY: demo
+demo: setup
+	$(playbook) demo/make_releases.yml
+	TAG="$$(cat $(DEMO_DIR)/latest_tag)" $(MAKE) --no-print-directory verify-release-strict
+
+.PHONY: verify-release verify-release-strict
+verify-release verify-release-strict: setup
+	@test -n "$${TAG:-}" || { echo "TAG is required: make $@ TAG=v1.2.3" >&2; exit 2; }
+	$(playbook) playbooks/verify_release.yml \
+	  -e $(call extra_vars,tag=TAG repo=REPO release_dir=RELEASE_DIR allowed_signers=ALLOWED_SIGNERS expected_commit=EXPECTED_COMMIT) \
+	  -e '{"strict": $(if $(filter verify-release-strict,$@),true,false)}'
+
+.PHONY: build
+build: setup
+	$(BIN)/ansible-galaxy collection build --force --output-path .build
+
+.PHONY: schemas
+schemas: setup
+	PYTHONPATH=.collections $(PY) docs/schemas/generate.py docs/schemas
+
+.PHONY: test test-unit test-sanity test-lint test-integration
+test: test-unit test-sanity test-lint test-integration
+
+test-unit: setup
+	PYTHONPATH=.collections $(BIN)/pytest -q tests/unit
+
+# ansible-test wants the collection at ansible_collections/NS/NAME: test a copy of the tracked files.
+test-sanity: setup
+	@mkdir -p $(HOME)/.ansible/test/cache
+	@test -f $(HOME)/.ansible/test/cache/get_pip_24_2.py || cp tests/sanity/get_pip_standin.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
+	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_ROOT)
+	# its own git index, or ansible-test would see the outer checkout, where .build is ignored
+	cd $(SANITY_ROOT) && git init -q && git add -A && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+
+test-lint: setup
+	$(BIN)/ansible-lint --profile production --offline
+
+test-integration: setup
+	PYTHONPATH=.collections $(BIN)/pytest -q tests/integration
+
+.PHONY: bench
+bench: setup
+	PYTHONPATH=.collections $(PY) bench/bench_verify.py

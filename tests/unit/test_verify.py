@@ -1,0 +1,248 @@
+"""release_verify's core against real git repositories and real release directories."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
+from tests.conftest import Release, commit, git, make_keypair, snapshot
+
+
+def verify(rel: Release, **kwargs):
+    kwargs.setdefault("allowed_signers", str(rel.signers))
+    return verify_release(str(rel.dir), rel.tag, str(rel.repo), **kwargs)
+
+
+def failed(report) -> dict[str, str]:
+    return {check.name: check.detail for check in report.failed}
+
+
+def test_a_good_release_passes_every_check_strictly(release):
+    report = verify(release, strict=True, expected_commit=release.commit)
+    assert report.ok, report.summary()
+    names = [check.name for check in report.checks]
+    assert names == ["files_present", "manifest", "evidence", "attestation", "artifacts", "unexpected_files",
+                     "attestation_subjects", "signature", "tag_commit", "tag_object", "expected_commit"]
+    assert report.commit == release.commit
+    assert {a["path"] for a in report.artifacts} == {"compose.yaml", "images/web.tar", "sbom.json"}
+
+
+def test_verification_changes_nothing_even_when_it_fails(release):
+    (release.dir / "images" / "web.tar").write_bytes(b"tampered")
+    before = snapshot(release.dir, release.repo)
+    report = verify(release, strict=True)
+    assert not report.ok
+    assert snapshot(release.dir, release.repo) == before
+
+
+def test_corrupted_artifact_names_the_file_and_both_digests(release):
+    path = release.dir / "images" / "web.tar"
+    data = bytearray(path.read_bytes())
+    recorded = yaml.safe_load(release.manifest().read_text())["artifacts"]
+    recorded = next(a["sha256"] for a in recorded if a["path"] == "images/web.tar")
+    data[100] ^= 0xFF  # same size, different content
+    path.write_bytes(bytes(data))
+    actual = hashlib.sha256(bytes(data)).hexdigest()
+    detail = failed(verify(release))["artifacts"]
+    assert f"artifact images/web.tar: sha256 is {actual}, manifest says {recorded}" in detail
+
+
+def test_truncated_artifact_reports_its_size(release):
+    (release.dir / "sbom.json").write_text("{}")
+    detail = failed(verify(release))["artifacts"]
+    assert "artifact sbom.json: size is 2 bytes, manifest says" in detail
+
+
+def test_missing_evidence_file(release):
+    release.evidence().unlink()
+    problems = failed(verify(release))
+    assert f"evidence-{release.tag}.json is missing" in problems["files_present"]
+    assert "evidence" in problems and "attestation_subjects" in problems
+
+
+def test_file_not_in_the_manifest_fails_unless_allowed(release):
+    (release.dir / "notes.txt").write_text("who put this here?\n")
+    assert failed(verify(release))["unexpected_files"] == "notes.txt is not listed in the manifest"
+    assert verify(release, allow_extra=["*.txt"]).ok
+
+
+def test_tag_moved_to_another_commit_after_release(release):
+    other = commit(release.repo, "second")
+    git(release.repo, "tag", "-f", "-a", "-m", "moved", release.tag, other)
+    problems = failed(verify(release, strict=True))
+    assert problems["tag_commit"] == f"tag v1.0.0 points at commit {other}, manifest says {release.commit}"
+    assert "the tag was moved or re-created" in problems["tag_object"]
+    assert "tag_commit" in failed(verify(release))  # the standard mode catches a moved commit too
+
+
+def test_annotated_tag_recreated_on_the_same_commit_fails_only_strict(release):
+    git(release.repo, "tag", "-f", "-a", "-m", "re-created", release.tag, release.commit, date="2026-05-05T00:00:00Z")
+    assert verify(release).ok
+    assert "the tag was moved or re-created" in failed(verify(release, strict=True))["tag_object"]
+
+
+def test_lightweight_tag_where_an_annotated_one_was_recorded(release):
+    git(release.repo, "tag", "-d", release.tag)
+    git(release.repo, "tag", release.tag, release.commit)
+    assert verify(release).ok  # same commit: only strict mode looks at the tag object
+    detail = failed(verify(release, strict=True))["tag_object"]
+    assert detail.startswith(f"tag v1.0.0 is lightweight (object {release.commit}); the manifest recorded an annotated tag")
+
+
+def test_expected_commit_must_be_the_tags_commit(release):
+    head = commit(release.repo, "ahead")
+    detail = failed(verify(release, strict=True, expected_commit=head))["expected_commit"]
+    assert detail == f"expected commit {head}, tag v1.0.0 points at {release.commit}"
+
+
+def test_unknown_tag_fails_tag_commit(release):
+    git(release.repo, "tag", "-d", release.tag)
+    assert failed(verify(release))["tag_commit"] == f"tag v1.0.0 does not exist in repository {release.repo}"
+
+
+def _rewrite_manifest(rel: Release, path_value: str) -> None:
+    manifest = yaml.safe_load(rel.manifest().read_text())
+    manifest["artifacts"][0]["path"] = path_value
+    rel.manifest().write_text(yaml.safe_dump(manifest, sort_keys=False))
+
+
+@pytest.mark.parametrize("bad_path, reason", [
+    ("/etc/passwd", "path '/etc/passwd' is absolute"),
+    ("../../secret", "path '../../secret' contains '..'"),
+    ("images/../../x", "path 'images/../../x' contains '..'"),
+])
+def test_unsafe_manifest_paths_are_refused(release, bad_path, reason):
+    _rewrite_manifest(release, bad_path)
+    assert reason in failed(verify(release))["artifacts"]
+
+
+def test_manifest_path_through_a_symlink_out_of_the_release_dir(release):
+    outside = release.root / "outside.txt"
+    outside.write_text("not part of the release\n")
+    os.symlink(outside, release.dir / "escape.txt")
+    _rewrite_manifest(release, "escape.txt")
+    assert f"path 'escape.txt' resolves outside the release directory (to {outside})" in failed(verify(release))["artifacts"]
+    assert outside.read_text() == "not part of the release\n"
+
+
+@pytest.mark.parametrize("tag", ["v1;touch /tmp/x", "--upload-pack=x", "../../etc", "", "-v1", "v1..2", "v1.lock", "a/b", "v1 2"])
+def test_bad_tag_names_are_rejected_before_any_command_runs(release, tag, monkeypatch):
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"a process was started for tag {tag!r}: {args}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    with pytest.raises(ConductorError, match="is invalid: expected 1-128 characters"):
+        verify_release(str(release.dir), tag, str(release.repo))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"artifacts: [unclosed\n", "is not valid YAML"),
+    (b"- just\n- a list\n", "does not match its schema: (top level): ['just', 'a list'] is not of type 'object'"),
+    (b"a: &x [1, 2]\nb: *x\n", "aliases are not allowed"),
+    (b"\xff\xfe bad bytes", "is not valid UTF-8"),
+])
+def test_malformed_manifest(release, content, message):
+    release.manifest().write_bytes(content)
+    assert message in failed(verify(release))["manifest"]
+
+
+def test_manifest_with_a_wrong_field_names_the_field(release):
+    manifest = yaml.safe_load(release.manifest().read_text())
+    manifest["artifacts"][1]["sha256"] = "not-a-digest"
+    release.manifest().write_text(yaml.safe_dump(manifest))
+    assert "artifacts/1/sha256: 'not-a-digest' does not match" in failed(verify(release))["manifest"]
+
+
+def test_oversized_manifest_is_refused_without_parsing(release):
+    with open(release.manifest(), "ab") as handle:
+        handle.write(b"#" * (4 * 1024 * 1024 + 1))
+    assert "bytes; the limit is 4194304 bytes" in failed(verify(release))["manifest"]
+
+
+def test_malformed_evidence_json(release):
+    release.evidence().write_text('{"format_version": 1,')
+    assert "is not valid JSON" in failed(verify(release))["evidence"]
+
+
+def test_evidence_swapped_from_another_release_is_caught(release):
+    evidence = json.loads(release.evidence().read_text())
+    evidence["tag"] = "v0.9.0"
+    release.evidence().write_text(json.dumps(evidence))
+    problems = failed(verify(release))
+    assert "evidence is for tag v0.9.0, not v1.0.0" in problems["evidence"]
+    assert f"evidence-{release.tag}.json: attested sha256" in problems["attestation_subjects"]
+
+
+def test_attestation_subject_missing(release):
+    attestation = json.loads(release.attestation().read_text())
+    attestation["subject"] = [s for s in attestation["subject"] if s["name"] != "sbom.json"]
+    release.attestation().write_text(json.dumps(attestation))
+    problems = failed(verify(release, allowed_signers=None))
+    assert problems == {"attestation_subjects": "sbom.json is not a subject of the attestation"}
+
+
+def test_wrong_signature(release):
+    other = make_keypair(release.root / "intruder_key", "intruder")
+    sig = release.dir / f"release-attestation-{release.tag}.jsonld.sig"
+    sig.unlink()
+    subprocess.run(["ssh-keygen", "-Y", "sign", "-q", "-f", str(other), "-n", "maestro-release", str(release.attestation())], check=True)
+    os.replace(str(release.attestation()) + ".sig", sig)
+    assert failed(verify(release))["signature"].startswith("the attestation signature was not made by any key in")
+
+
+def test_signature_over_a_modified_attestation(release):
+    attestation = json.loads(release.attestation().read_text())
+    attestation["predicate"]["repository"] = "https://elsewhere.invalid/repo.git"
+    release.attestation().write_text(json.dumps(attestation))
+    assert "does not verify for releaser@test.invalid" in failed(verify(release))["signature"]
+
+
+def test_signature_required_when_signers_are_configured(release):
+    (release.dir / f"release-attestation-{release.tag}.jsonld.sig").unlink()
+    problems = failed(verify(release))
+    assert "release-attestation-v1.0.0.jsonld.sig is missing" in problems["files_present"]
+    assert verify(release, allowed_signers=None).ok
+
+
+def test_release_dir_that_does_not_exist(release):
+    with pytest.raises(ConductorError, match="release directory .*nowhere does not exist"):
+        verify_release(str(release.root / "nowhere"), release.tag, str(release.repo))
+
+
+def test_repository_that_is_not_a_git_repository(release):
+    problems = failed(verify_release(str(release.dir), release.tag, str(release.dir)))
+    assert problems["tag_commit"] == f"repository {release.dir} is not a git repository"
+
+
+def test_manifest_for_another_tag(release, tmp_path):
+    git(release.repo, "tag", "-a", "-m", "copy", "v1.0.1", release.commit)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in release.dir.rglob("*"):
+        if path.is_file():
+            target = copy / path.relative_to(release.dir).as_posix().replace("v1.0.0", "v1.0.1")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    problems = failed(verify_release(str(copy), "v1.0.1", str(release.repo)))
+    assert "manifest is for tag v1.0.0, not v1.0.1" in problems["manifest"]
+
+
+def test_bare_repository(release, tmp_path):
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(release.repo), str(bare)], check=True)
+    assert verify_release(str(release.dir), release.tag, str(bare), strict=True).ok
+
+
+def test_hashing_uses_every_worker_count_alike(release):
+    one = verify(release, workers=1)
+    many = verify(release, workers=4)
+    assert one.ok and many.ok
+    assert sorted(map(str, one.artifacts)) == sorted(map(str, many.artifacts))
