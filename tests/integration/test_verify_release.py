@@ -1,0 +1,134 @@
+"""The verify playbook and its make targets, run for real against real git repositories and release directories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import ansible_runner
+import pytest
+
+from tests.conftest import commit, git
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+
+
+def run_playbook(tmp_path: Path, extravars: dict):
+    """Run playbooks/verify_release.yml the way AWX does: through ansible-runner."""
+    (tmp_path / "runner").mkdir(exist_ok=True)
+    return ansible_runner.run(
+        private_data_dir=str(tmp_path / "runner"),
+        playbook=str(ROOT / "playbooks" / "verify_release.yml"),
+        inventory=str(ROOT / "inventories" / "local" / "hosts.yml"),
+        extravars=extravars,
+        envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+        quiet=True,
+    )
+
+
+def make(*args: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("TAG", "REPO", "RELEASE_DIR", "MAKEFLAGS")}
+    full_env.update(env)
+    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), *args], env=full_env,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_playbook_verifies_a_good_release_and_records_stats(release, tmp_path):
+    result = run_playbook(tmp_path, {"tag": release.tag, "repo": str(release.repo), "release_dir": str(release.dir),
+                                     "allowed_signers": str(release.signers), "strict": True})
+    assert result.rc == 0 and result.status == "successful"
+    assert result.stats["ok"] == {"localhost": 4}
+    report = next(e["event_data"]["res"] for e in result.events
+                  if e["event"] == "runner_on_ok" and e["event_data"]["task"] == "Verify the release")
+    assert report["ok"] is True and report["commit"] == release.commit
+    # what set_stats hands to the next job of an AWX workflow
+    stats = next(e["event_data"] for e in result.events if e["event"] == "playbook_on_stats")
+    assert stats["artifact_data"] == {"verify_release_tag": release.tag, "verify_release_ok": True,
+                                      "verify_release_commit": release.commit}
+
+
+def test_playbook_fails_naming_the_failed_checks(release, tmp_path):
+    (release.dir / "images" / "web.tar").write_bytes(b"swapped image")
+    result = run_playbook(tmp_path, {"tag": release.tag, "repo": str(release.repo), "release_dir": str(release.dir)})
+    assert result.rc != 0 and result.status == "failed"
+    failure = next(e for e in result.events if e["event"] == "runner_on_failed")
+    assert failure["event_data"]["res"]["msg"] == "release v1.0.0 FAILED verification: artifacts"
+
+
+def test_make_verify_release_and_strict(release):
+    paths = {"TAG": release.tag, "REPO": str(release.repo), "RELEASE_DIR": str(release.dir)}
+    done = make("verify-release", **paths)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "release v1.0.0 (standard): VERIFIED" in done.stdout
+    strict = make("verify-release-strict", **paths, EXPECTED_COMMIT=release.commit, ALLOWED_SIGNERS=str(release.signers))
+    assert strict.returncode == 0, strict.stdout + strict.stderr
+    assert "release v1.0.0 (strict): VERIFIED" in strict.stdout and "PASS signature: signed by releaser@test.invalid" in strict.stdout
+
+
+def test_make_strict_catches_a_moved_tag_that_standard_mode_accepts(release):
+    git(release.repo, "tag", "-f", "-a", "-m", "re-created", release.tag, release.commit, date="2026-06-01T00:00:00Z")
+    paths = {"TAG": release.tag, "REPO": str(release.repo), "RELEASE_DIR": str(release.dir)}
+    assert make("verify-release", **paths).returncode == 0
+    strict = make("verify-release-strict", **paths)
+    assert strict.returncode != 0
+    assert "FAIL tag_object: tag v1.0.0 object is" in strict.stdout
+    assert "release v1.0.0 FAILED verification: tag_object" in strict.stdout + strict.stderr
+
+
+def test_make_strict_with_a_head_that_moved_past_the_tag(release):
+    head = commit(release.repo, "unreleased work")
+    strict = make("verify-release-strict", TAG=release.tag, REPO=str(release.repo), RELEASE_DIR=str(release.dir), EXPECTED_COMMIT=head)
+    assert strict.returncode != 0 and "FAILED verification: expected_commit" in strict.stdout + strict.stderr
+
+
+@pytest.mark.parametrize("tag", ["v1;touch {marker}", "$(touch {marker})", "`touch {marker}`", "--upload-pack=touch {marker}", "../../etc"])
+def test_make_never_lets_a_tag_reach_a_shell(release, tmp_path, tag):
+    marker = tmp_path / "pwned"
+    done = make("verify-release-strict", TAG=tag.format(marker=marker), REPO=str(release.repo), RELEASE_DIR=str(release.dir))
+    assert done.returncode != 0
+    assert "tag must be a release tag name" in done.stdout + done.stderr
+    assert not marker.exists()
+
+
+def test_make_without_tag_says_what_is_missing():
+    done = make("verify-release")
+    assert done.returncode == 2 and "TAG is required: make verify-release TAG=v1.2.3" in done.stderr
+
+
+def test_demo_makes_signed_releases_and_verifies_them_strictly(tmp_path):
+    demo = tmp_path / "demo"
+    first = make("demo", DEMO_DIR=str(demo))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "release v1.2.0 (strict): VERIFIED" in first.stdout
+    assert "PASS signature: signed by releaser@demo.invalid" in first.stdout
+    tags = git(demo / "repo", "tag", "--sort=-creatordate").split()
+    assert tags == ["v1.2.0", "v1.1.0", "v1.0.0"]
+    again = make("demo", DEMO_DIR=str(demo))
+    assert again.returncode == 0
+    assert [line for line in again.stdout.splitlines() if line.startswith("localhost")] and \
+        all("changed=0" in line for line in again.stdout.splitlines() if line.startswith("localhost"))
+    older = make("verify-release-strict", TAG="v1.0.0", DEMO_DIR=str(demo))
+    assert older.returncode == 0 and "release v1.0.0 (strict): VERIFIED" in older.stdout
+
+
+def test_every_module_renders_in_ansible_doc():
+    for module in ("release_bundle", "release_verify"):
+        done = subprocess.run([str(BIN / "ansible-doc"), f"maestro.conductor.{module}"], cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, check=False)
+        assert done.returncode == 0, done.stderr
+        assert f"maestro.conductor.{module}" in done.stdout and "EXAMPLES" in done.stdout
+
+
+def test_collection_builds_and_installs_from_the_tarball(tmp_path):
+    built = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), str(ROOT)],
+                           capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    tarball = tmp_path / "maestro-conductor-0.1.0.tar.gz"
+    installed = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--force", "-p", str(tmp_path / "cols"),
+                                str(tarball)], capture_output=True, text=True, check=False)
+    assert installed.returncode == 0, installed.stderr
+    module_dir = tmp_path / "cols" / "ansible_collections" / "maestro" / "conductor" / "plugins" / "modules"
+    assert sorted(p.name for p in module_dir.glob("*.py")) == ["release_bundle.py", "release_verify.py"]
+    assert not (tmp_path / "cols" / "ansible_collections" / "maestro" / "conductor" / ".venv").exists()
