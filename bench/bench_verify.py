@@ -36,7 +36,7 @@ GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@
 
 def best_and_median(fn) -> tuple[float, float]:
     times = []
-    for _ in range(REPEAT):
+    for _run in range(REPEAT):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -52,7 +52,7 @@ def make_release() -> tuple[Path, Path, list[Path]]:
     for path in files:
         if not path.exists() or path.stat().st_size != size:
             with open(path, "wb") as handle:
-                for _ in range(size // (8 << 20)):
+                for _chunk in range(size // (8 << 20)):
                     handle.write(rng.randbytes(8 << 20))
                 handle.write(rng.randbytes(size % (8 << 20)))
     if not (repo / ".git").exists():

@@ -176,6 +176,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    if params["expected_commit"] and not params["strict"]:
+        module.warn("expected_commit is only checked with strict=true; it was ignored")
     if params["workers"] < 0:
         module.fail_json(msg=f"workers is {params['workers']}: expected 0 (one per core) or a positive number")
     try:

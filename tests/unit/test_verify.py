@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,8 +16,12 @@ from tests.conftest import Release, commit, git, make_keypair, snapshot
 
 
 def verify(rel: Release, **kwargs):
+    """Verify, and check that verification, passed or failed, modified nothing."""
     kwargs.setdefault("allowed_signers", str(rel.signers))
-    return verify_release(str(rel.dir), rel.tag, str(rel.repo), **kwargs)
+    before = snapshot(rel.root)
+    report = verify_release(str(rel.dir), rel.tag, str(rel.repo), **kwargs)
+    assert snapshot(rel.root) == before, "verification modified the release or the repository"
+    return report
 
 
 def failed(report) -> dict[str, str]:
