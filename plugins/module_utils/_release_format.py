@@ -207,6 +207,13 @@ def _parse(data: bytes, path: str, what: str):
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConductorError(f"{what} {path} is not valid UTF-8: {exc}") from exc
+    try:
+        return _parse_text(text, path, what)
+    except RecursionError as exc:
+        raise ConductorError(f"{what} {path} is nested too deeply to be a release document") from exc
+
+
+def _parse_text(text: str, path: str, what: str):
     if path.endswith(".yaml"):
         if yaml is None:
             raise ConductorError("PyYAML is required to read release manifests: install it with 'pip install PyYAML'")

@@ -170,6 +170,19 @@ def test_oversized_manifest_is_refused_without_parsing(release):
     assert "bytes; the limit is 4194304 bytes" in failed(verify(release))["manifest"]
 
 
+@pytest.mark.parametrize("document", ["evidence", "attestation"])
+def test_oversized_json_is_refused_without_parsing(release, document):
+    path = getattr(release, document)()
+    path.write_bytes(b" " * (4 * 1024 * 1024) + path.read_bytes())
+    assert "bytes; the limit is 4194304 bytes" in failed(verify(release))[document]
+
+
+@pytest.mark.parametrize("document, content", [("manifest", b"[" * 100000), ("evidence", b"[" * 100000), ("attestation", b'{"a":' * 100000)])
+def test_deeply_nested_documents_fail_cleanly(release, document, content):
+    getattr(release, document)().write_bytes(content)
+    assert "is nested too deeply to be a release document" in failed(verify(release))[document]
+
+
 def test_malformed_evidence_json(release):
     release.evidence().write_text('{"format_version": 1,')
     assert "is not valid JSON" in failed(verify(release))["evidence"]
