@@ -40,6 +40,7 @@ $(VENV)/.installed: requirements.in constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.in -c constraints.txt
 	touch $@
 
+# committed, so a plain clone resolves the collection; recreated if a checkout lost it
 $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../.. $@
@@ -78,12 +79,12 @@ test-sanity: setup
 	@mkdir -p $(HOME)/.ansible/test/cache
 	@test -f $(HOME)/.ansible/test/cache/get_pip_24_2.py || cp tests/sanity/get_pip_standin.py $(HOME)/.ansible/test/cache/get_pip_24_2.py
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
-	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_ROOT)
+	git ls-files -co --exclude-standard -z -- . ':!.collections' | xargs -0 cp --parents -t $(SANITY_ROOT)
 	# its own git index, or ansible-test would see the outer checkout, where .build is ignored
 	cd $(SANITY_ROOT) && git init -q && git add -A && $(BIN)/ansible-test sanity --venv --python 3.11 --color no
 
 test-lint: setup
-	$(BIN)/ansible-lint --profile production --offline
+	$(BIN)/ansible-lint
 
 test-integration: setup
 	PYTHONPATH=.collections $(BIN)/pytest -q tests/integration
