@@ -8,6 +8,7 @@ called with an argument list (GitPython runs ``git`` without a shell).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -89,6 +90,62 @@ def _run(repo, *args: str) -> str:
         raise ConductorError(f"git {args[0]} failed in {repo.git_dir}: {stderr}") from exc
 
 
+_PATTERN_RE = re.compile(r"^[A-Za-z0-9._+*?\[\]-]{1,128}$")
+
+
+def validate_tag_pattern(pattern: object) -> str:
+    """Return ``pattern`` if it is a safe glob over tag names (as git for-each-ref matches them)."""
+    if not isinstance(pattern, str) or not _PATTERN_RE.match(pattern) or pattern.startswith("-") or ".." in pattern:
+        raise ConductorError(f"tag pattern {pattern!r} is invalid: expected a glob of letters, digits, '.', '_', '+', '-', '*', '?' "
+                             "and '[...]', such as 'v*'")
+    return pattern
+
+
+def _tag_from_fields(fields: list[str]) -> TagInfo | None:
+    """A TagInfo from one for-each-ref record, or None for a ref that is not a usable release tag."""
+    name = fields[0][len("refs/tags/"):]
+    object_id, object_type, peeled, peeled_type = fields[1:5]
+    annotated = object_type == "tag"
+    commit_id = peeled if annotated else object_id
+    if (peeled_type if annotated else object_type) != "commit":
+        return None
+    return TagInfo(name=name, object_id=object_id, commit=commit_id, annotated=annotated, signed=fields[6] == "signed", date=fields[5])
+
+
+def list_tags(repo_path: str, pattern: str = "v*") -> list[TagInfo]:
+    """Tags matching ``pattern``, newest first by creator date, with one git call whatever their number.
+
+    Tags whose names could not be release tags (a slash, a leading '-') or that
+    do not point at a commit are left out: they can have no release.
+    """
+    validate_tag_pattern(pattern)
+    repo = open_repository(repo_path)
+    try:
+        out = _run(repo, "for-each-ref", "--sort=-creatordate", "--format=" + _SEP.join(_FIELDS), f"refs/tags/{pattern}")
+    finally:
+        repo.close()
+    tags = []
+    for line in out.split("\n"):
+        fields = line.split("\0")
+        if len(fields) < len(_FIELDS) or not _TAG_RE.match(fields[0][len("refs/tags/"):]):
+            continue
+        info = _tag_from_fields(fields)
+        if info is not None:
+            tags.append(info)
+    return tags
+
+
+def nearest_tags(tag: str, names: list[str], count: int = 3) -> list[str]:
+    """Existing tag names that look most like ``tag``, for an error message."""
+    return difflib.get_close_matches(tag, names, n=count, cutoff=0.4)
+
+
+def unknown_tag_error(tag: str, repo_path: str, names: list[str]) -> ConductorError:
+    near = nearest_tags(tag, names)
+    hint = f"; nearest existing tags: {', '.join(near)}" if near else (f"; newest tags: {', '.join(names[:3])}" if names else "; it has no tags")
+    return ConductorError(f"tag {tag} does not exist in repository {repo_path}{hint}")
+
+
 def resolve_tag(repo_path: str, tag: str) -> TagInfo:
     """Resolve ``tag`` in the repository at ``repo_path`` with one git call."""
     validate_tag_name(tag)
@@ -102,21 +159,20 @@ def resolve_tag(repo_path: str, tag: str) -> TagInfo:
         fields = line.split("\0")
         if len(fields) < len(_FIELDS) or fields[0] != ref:
             continue
-        object_id, object_type, peeled, peeled_type = fields[1:5]
-        annotated = object_type == "tag"
-        if annotated and peeled_type != "commit":
-            raise ConductorError(f"tag {tag} points at a {peeled_type or 'nested tag'}, not at a commit")
-        if not annotated and object_type != "commit":
-            raise ConductorError(f"tag {tag} points at a {object_type}, not at a commit")
-        return TagInfo(
-            name=tag,
-            object_id=object_id,
-            commit=peeled if annotated else object_id,
-            annotated=annotated,
-            signed=fields[6] == "signed",
-            date=fields[5],
-        )
-    raise ConductorError(f"tag {tag} does not exist in repository {repo_path}")
+        info = _tag_from_fields(fields)
+        if info is None:
+            raise ConductorError(f"tag {tag} does not point at a commit")
+        return info
+    raise unknown_tag_error(tag, repo_path, tag_names(repo_path))
+
+
+def tag_names(repo_path: str) -> list[str]:
+    """Every tag name, newest first: only for messages, so it is read only when one is needed."""
+    repo = open_repository(repo_path)
+    try:
+        return _run(repo, "for-each-ref", "--sort=-creatordate", "--format=%(refname:lstrip=2)", "refs/tags").split()
+    finally:
+        repo.close()
 
 
 def describe_repository(repo_path: str) -> str:

@@ -108,7 +108,11 @@ def test_expected_commit_must_be_the_tags_commit(release):
 
 def test_unknown_tag_fails_tag_commit(release):
     git(release.repo, "tag", "-d", release.tag)
-    assert failed(verify(release))["tag_commit"] == f"tag v1.0.0 does not exist in repository {release.repo}"
+    assert failed(verify(release))["tag_commit"] == f"tag v1.0.0 does not exist in repository {release.repo}; it has no tags"
+    git(release.repo, "tag", "v1.0.1", release.commit)
+    git(release.repo, "tag", "v2.0.0", release.commit)
+    detail = failed(verify(release))["tag_commit"]
+    assert "; nearest existing tags: " in detail and {"v1.0.1", "v2.0.0"} == set(detail.split(": ")[-1].split(", "))
 
 
 def _rewrite_manifest(rel: Release, path_value: str) -> None:
