@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import git as gitpython
 import pytest
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _bundle
@@ -97,3 +98,20 @@ def release(tmp_path: Path) -> Release:
     result = Release(root=tmp_path, repo=repo, dir=rel, tag="v1.0.0", commit=first, key=key, signers=signers)
     result.bundle(checks=[{"name": "unit tests", "result": "pass"}])
     return result
+
+
+@pytest.fixture
+def processes(monkeypatch) -> list[list[str]]:
+    """Every process started from Python (directly or by GitPython), as argument lists."""
+    started: list[list[str]] = []
+    real = subprocess.Popen
+
+    class Recording(real):  # type: ignore[misc,valid-type]
+        def __init__(self, args, *rest, **kwargs):
+            started.append(list(args) if not isinstance(args, (str, bytes)) else [args])
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", Recording)
+    monkeypatch.setattr(gitpython.cmd, "Popen", Recording)
+    monkeypatch.setattr(gitpython.cmd, "safer_popen", Recording)
+    return started
