@@ -1,0 +1,219 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_ledger
+short_description: Record and query what happened to releases in an environment
+version_added: 0.1.0
+description:
+  - Keeps an append-only JSON-lines ledger per environment, on the host that serves it: deployments,
+    verification verdicts, rollbacks, quarantines, clears and restore drills, each with time, actor, tag,
+    commit and step durations.
+  - O(state=query) returns the records and what they add up to now: the live tag, the tags with a green
+    verdict, and the quarantined tags.
+  - O(state=append) adds one record. Appends are atomic; a ledger line that does not parse fails the task
+    naming the line, it is never skipped.
+  - O(state=quarantined) and O(state=cleared) quarantine a tag (it is never chosen as the prior healthy tag)
+    or clear it; doing either twice changes nothing.
+author:
+  - Maestro Conductor Maintainers (@maestro-conductor)
+extends_documentation_fragment:
+  - maestro.conductor.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: partial
+    details:
+      - O(state=append) adds a record each run unless O(record_id) is set and already recorded.
+options:
+  path:
+    description: The ledger file. Created, with its directory, on the first write.
+    type: path
+    required: true
+  environment:
+    description: The environment the records belong to, such as V(production).
+    type: str
+    required: true
+  state:
+    description: What to do.
+    type: str
+    choices: [query, append, quarantined, cleared]
+    default: query
+  event:
+    description: The kind of record, with O(state=append).
+    type: str
+    choices: [deployed, verdict, rollback, drill]
+  tag:
+    description: The release tag the record is about. Required unless O(state=query).
+    type: str
+  actor:
+    description: Who did it, such as the AWX job id or a user name. Required unless O(state=query).
+    type: str
+  commit:
+    description: The commit of O(tag), in full.
+    type: str
+  verdict:
+    description: The verdict, for O(event=verdict) and O(event=drill) (required there) or with a deployment or rollback.
+    type: str
+    choices: [green, red]
+  from_tag:
+    description: For O(event=rollback), the tag that was rolled back from.
+    type: str
+  durations:
+    description: Seconds each step took, by step name.
+    type: dict
+  detail:
+    description: Free text, such as the reason for a quarantine.
+    type: str
+  record_id:
+    description: An identifier for the record; when a record with it exists, nothing is appended.
+    type: str
+  last:
+    description: With O(state=query), return only the last this many records (V(0) for all).
+    type: int
+    default: 50
+"""
+
+EXAMPLES = r"""
+- name: Record that v2.3.1 went live
+  maestro.conductor.release_ledger:
+    path: /var/lib/maestro/ledger/production.jsonl
+    environment: production
+    state: append
+    event: deployed
+    tag: v2.3.1
+    commit: "{{ release_commit }}"
+    verdict: green
+    actor: "awx-job-{{ awx_job_id | default('manual') }}"
+    durations:
+      deploy: 8.2
+      flip: 0.6
+
+- name: Never pick v2.3.2 again until someone clears it
+  maestro.conductor.release_ledger:
+    path: /var/lib/maestro/ledger/production.jsonl
+    environment: production
+    state: quarantined
+    tag: v2.3.2
+    actor: alice
+    detail: 500s on checkout after deploy
+
+- name: What is live, healthy and quarantined
+  maestro.conductor.release_ledger:
+    path: /var/lib/maestro/ledger/production.jsonl
+    environment: production
+  register: ledger
+"""
+
+RETURN = r"""
+live:
+  description: The tag serving traffic according to the ledger (empty when none was recorded).
+  returned: always
+  type: str
+live_commit:
+  description: The commit recorded with the live tag.
+  returned: always
+  type: str
+healthy:
+  description: Tags whose last verdict is green and that are not quarantined.
+  returned: always
+  type: list
+  elements: str
+quarantined:
+  description: Tags under quarantine.
+  returned: always
+  type: list
+  elements: str
+records:
+  description: The environment's records, oldest first (the last O(last) of them).
+  returned: always
+  type: list
+  elements: dict
+record:
+  description: The record appended (or that would be, in check mode).
+  returned: when something was or would be appended
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+
+
+def _planned_record(params: dict, now) -> dict | None:
+    """The record this call adds, or None when the ledger already says it."""
+    action = params["state"]
+    if action == "append":
+        if params["record_id"] and any(r.get("id") == params["record_id"] for r in now["records"]):
+            return None
+        return _ledger.make_record(params["environment"], params["event"], params["tag"], params["actor"],
+                                   commit=params["commit"] or "", verdict=params["verdict"] or "", from_tag=params["from_tag"] or "",
+                                   durations=params["durations"], detail=params["detail"] or "", record_id=params["record_id"] or "")
+    quarantined = params["tag"] in now["state"].quarantined
+    if (action == "quarantined") == quarantined:
+        return None
+    return _ledger.make_record(params["environment"], "quarantine" if action == "quarantined" else "clear", params["tag"],
+                               params["actor"], detail=params["detail"] or "")
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "environment": {"type": "str", "required": True},
+            "state": {"type": "str", "default": "query", "choices": ["query", "append", "quarantined", "cleared"]},
+            "event": {"type": "str", "choices": ["deployed", "verdict", "rollback", "drill"]},
+            "tag": {"type": "str"},
+            "actor": {"type": "str"},
+            "commit": {"type": "str"},
+            "verdict": {"type": "str", "choices": ["green", "red"]},
+            "from_tag": {"type": "str"},
+            "durations": {"type": "dict"},
+            "detail": {"type": "str"},
+            "record_id": {"type": "str"},
+            "last": {"type": "int", "default": 50},
+        },
+        required_if=[
+            ("state", "append", ["event", "tag", "actor"]),
+            ("state", "quarantined", ["tag", "actor"]),
+            ("state", "cleared", ["tag", "actor"]),
+        ],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        environment = _ledger.validate_environment(params["environment"])
+        records = [r for r in _ledger.read(params["path"]) if r.get("environment") == environment]
+        now = {"records": records, "state": _ledger.state(records, environment)}
+        record = None if params["state"] == "query" else _planned_record(params, now)
+        if record is not None and not module.check_mode:
+            _ledger.append(params["path"], record)
+    except ConductorError as exc:
+        module.fail_json(msg=str(exc))
+    if record is not None:
+        records = records + [record]
+    current = _ledger.state(records, environment)
+    result = {
+        "changed": record is not None,
+        "live": current.live,
+        "live_commit": current.live_commit,
+        "healthy": current.healthy,
+        "quarantined": current.quarantined,
+        "records": records[-params["last"]:] if params["last"] > 0 else records,
+    }
+    if record is not None:
+        result["record"] = record
+        if module._diff:  # pylint: disable=protected-access
+            result["diff"] = {"before": "", "after": _ledger.json_line(record), "after_header": params["path"]}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

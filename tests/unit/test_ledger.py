@@ -1,0 +1,141 @@
+"""The environment ledger: appends, state, prior healthy tag, and the release_ledger / release_tags modules."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.modules import release_ledger, release_tags
+from tests.conftest import commit, git
+from tests.unit.test_modules import run
+
+C1, C2 = "a" * 40, "b" * 40
+
+
+def add(path, event, tag, **kw):
+    _ledger.append(str(path), _ledger.make_record("prod", event, tag, "tester", **kw))
+
+
+def test_state_follows_deployments_verdicts_and_quarantines(tmp_path):
+    ledger = tmp_path / "prod.jsonl"
+    add(ledger, "deployed", "v1.0.0", commit=C1, verdict="green")
+    add(ledger, "deployed", "v1.1.0", commit=C2, verdict="green")
+    add(ledger, "deployed", "v1.2.0", commit=C1)
+    add(ledger, "verdict", "v1.2.0", verdict="red")
+    add(ledger, "quarantine", "v1.1.0", detail="leaks memory")
+    _ledger.append(str(ledger), _ledger.make_record("staging", "deployed", "v9.0.0", "tester"))
+    now = _ledger.state(_ledger.read(str(ledger)), "prod")
+    assert (now.live, now.live_commit) == ("v1.2.0", C1)
+    assert now.healthy == ["v1.0.0"] and now.quarantined == ["v1.1.0"]
+    assert _ledger.prior_healthy(["v1.2.0", "v1.1.0", "v1.0.0"], now) == "v1.0.0"
+    add(ledger, "clear", "v1.1.0")
+    now = _ledger.state(_ledger.read(str(ledger)), "prod")
+    assert _ledger.prior_healthy(["v1.2.0", "v1.1.0", "v1.0.0"], now) == "v1.1.0"
+
+
+def test_prior_healthy_only_looks_at_older_tags(tmp_path):
+    now = _ledger.LedgerState(live="v1.1.0", healthy=["v1.2.0"], quarantined=[])
+    with pytest.raises(ConductorError, match="no tag older than the live v1.1.0 has a green verdict without quarantine"):
+        _ledger.prior_healthy(["v1.2.0", "v1.1.0", "v1.0.0"], now)
+    with pytest.raises(ConductorError, match="records no live tag"):
+        _ledger.prior_healthy(["v1.0.0"], _ledger.LedgerState())
+
+
+def test_a_corrupt_line_is_reported_with_its_number(tmp_path):
+    ledger = tmp_path / "prod.jsonl"
+    add(ledger, "deployed", "v1.0.0")
+    with open(ledger, "ab") as handle:
+        handle.write(b'{"event": "quarantine", "tag": "v1.')  # torn write
+    add(ledger, "deployed", "v1.1.0")  # still appended on a line of its own
+    with pytest.raises(ConductorError, match=r"ledger .*prod.jsonl line 2 is corrupt"):
+        _ledger.read(str(ledger))
+    assert json.loads(ledger.read_bytes().split(b"\n")[2])["tag"] == "v1.1.0"
+
+
+def _writer(path: str, worker: int) -> None:
+    for i in range(200):
+        _ledger.append(path, _ledger.make_record("prod", "verdict", f"v{worker}.{i}.0", f"worker-{worker}", verdict="green",
+                                                 detail="x" * 3000))
+
+
+def test_concurrent_appends_never_interleave(tmp_path):
+    path = str(tmp_path / "prod.jsonl")
+    procs = [multiprocessing.Process(target=_writer, args=(path, w)) for w in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    records = _ledger.read(path)
+    assert len(records) == 800
+    assert {(r["actor"], r["tag"]) for r in records} == {(f"worker-{w}", f"v{w}.{i}.0") for w in range(4) for i in range(200)}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"event": "promoted"}, "ledger event 'promoted' is invalid"),
+    ({"tag": "v1;rm -rf /"}, "tag name 'v1;rm -rf /' is invalid"),
+    ({"environment": "../prod"}, "environment '../prod' is invalid"),
+    ({"event": "verdict"}, "a verdict record needs verdict green or red"),
+    ({"commit": "abc"}, "commit 'abc' is invalid"),
+    ({"durations": {"deploy": -1}}, "not so for: deploy"),
+    ({"actor": ""}, "ledger actor is required"),
+])
+def test_bad_records_are_refused(kwargs, message):
+    args = {"environment": "prod", "event": "deployed", "tag": "v1.0.0", "actor": "tester", **kwargs}
+    with pytest.raises(ConductorError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        _ledger.make_record(**args)
+
+
+def ledger_args(path, **extra):
+    return {"path": str(path), "environment": "prod", **extra}
+
+
+def test_module_quarantine_is_idempotent_and_check_mode_writes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "ledger" / "prod.jsonl"
+    checked = run(release_ledger, ledger_args(path, state="quarantined", tag="v1.0.0", actor="alice", _ansible_check_mode=True), monkeypatch)
+    assert checked.result["changed"] is True and checked.result["quarantined"] == ["v1.0.0"] and not path.exists()
+    first = run(release_ledger, ledger_args(path, state="quarantined", tag="v1.0.0", actor="alice"), monkeypatch)
+    again = run(release_ledger, ledger_args(path, state="quarantined", tag="v1.0.0", actor="alice"), monkeypatch)
+    assert first.result["changed"] is True and again.result["changed"] is False
+    cleared = run(release_ledger, ledger_args(path, state="cleared", tag="v1.0.0", actor="bob"), monkeypatch)
+    assert cleared.result["changed"] is True and cleared.result["quarantined"] == []
+    assert [r["event"] for r in _ledger.read(str(path))] == ["quarantine", "clear"]
+
+
+def test_module_append_with_record_id_appends_once(tmp_path, monkeypatch):
+    path = tmp_path / "prod.jsonl"
+    args = ledger_args(path, state="append", event="deployed", tag="v1.0.0", actor="awx-job-42", commit=C1, verdict="green",
+                       durations={"deploy": 3.5}, record_id="job-42-deploy", _ansible_diff=True)
+    first = run(release_ledger, args, monkeypatch)
+    assert first.result["changed"] and first.result["live"] == "v1.0.0" and first.result["healthy"] == ["v1.0.0"]
+    assert json.loads(first.result["diff"]["after"])["durations"] == {"deploy": 3.5}
+    assert run(release_ledger, args, monkeypatch).result["changed"] is False
+    assert len(_ledger.read(str(path))) == 1
+
+
+def test_module_fails_on_a_corrupt_ledger(tmp_path, monkeypatch):
+    path = tmp_path / "prod.jsonl"
+    path.write_text("not json\n")
+    out = run(release_ledger, ledger_args(path), monkeypatch)
+    assert out.failed and "line 1 is corrupt" in out.result["msg"]
+
+
+def test_release_tags_module_resolves_prior_healthy_and_unknown_tags(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for i, name in enumerate(["v1.0.0", "v1.1.0", "v1.2.0"]):
+        commit(repo, name, date=f"2026-0{i + 1}-01T00:00:00Z")
+        git(repo, "tag", "-a", "-m", name, name, date=f"2026-0{i + 1}-01T00:00:00Z")
+    listed = run(release_tags, {"repo": str(repo), "limit": 2}, monkeypatch)
+    assert listed.result["count"] == 3 and [t["name"] for t in listed.result["tags"]] == ["v1.2.0", "v1.1.0"]
+    prior = run(release_tags, {"repo": str(repo), "prior_healthy": True, "live": "v1.2.0",
+                               "healthy": ["v1.0.0", "v1.1.0", "v1.2.0"], "quarantined": ["v1.1.0"]}, monkeypatch)
+    assert prior.result["tag"]["name"] == "v1.0.0" and prior.result["tag"]["kind"] == "annotated"
+    unknown = run(release_tags, {"repo": str(repo), "tag": "v1.3.0"}, monkeypatch)
+    assert unknown.failed and "tag v1.3.0 does not exist" in unknown.result["msg"] and "nearest existing tags: v1." in unknown.result["msg"]
+    bad = run(release_tags, {"repo": str(repo), "tag": "$(reboot)"}, monkeypatch)
+    assert bad.failed and bad.result["msg"].startswith("tag name '$(reboot)' is invalid")
