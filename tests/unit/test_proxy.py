@@ -1,0 +1,137 @@
+"""proxy_flip against a real nginx and a real HAProxy on loopback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _http, _proxy
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.modules import proxy_flip
+from tests.servers import Backend, HAProxyServer, NginxServer
+from tests.unit.test_modules import run
+
+BLUE_COMMIT, GREEN_COMMIT = "1" * 40, "2" * 40
+
+
+@pytest.fixture
+def backends():
+    blue, green = Backend("v1.0.0", BLUE_COMMIT), Backend("v1.1.0", GREEN_COMMIT)
+    yield {"blue": blue, "green": green}
+    blue.stop()
+    green.stop()
+
+
+@pytest.fixture
+def nginx(tmp_path, backends):
+    server = NginxServer(tmp_path / "nginx", "maestro_test", backends["blue"].address)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def haproxy(tmp_path, backends):
+    server = HAProxyServer(tmp_path, "be_test", backends["blue"].address, backends["green"].address)
+    yield server
+    server.stop()
+
+
+def served(url: str) -> str:
+    return _http.get(url + "/version").commit()
+
+
+def nginx_args(nginx, backends, colour="green", **extra):
+    return {"proxy": "nginx", "colour": colour, "tag": "v1.1.0", "servers": [backends[colour].address],
+            "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream, "nginx_config": str(nginx.config),
+            "nginx_binary": nginx.binary, "confirm_url": nginx.url + "/version",
+            "expected_commit": BLUE_COMMIT if colour == "blue" else GREEN_COMMIT, "confirm_timeout": 5, **extra}
+
+
+def test_nginx_flip_is_confirmed_and_a_second_flip_changes_nothing(nginx, backends, monkeypatch):
+    assert served(nginx.url) == BLUE_COMMIT
+    out = run(proxy_flip, nginx_args(nginx, backends, _ansible_diff=True), monkeypatch)
+    assert not out.failed and out.result["changed"] and out.result["confirmed"], out.result
+    assert "server " + backends["green"].address in out.result["diff"]["after"]
+    assert served(nginx.url) == GREEN_COMMIT
+    again = run(proxy_flip, nginx_args(nginx, backends), monkeypatch)
+    assert again.result["changed"] is False and again.result["confirmed"] and again.result["previous_colour"] == "green"
+
+
+def test_nginx_check_mode_shows_the_change_and_leaves_traffic(nginx, backends, monkeypatch):
+    before = nginx.include.read_text()
+    out = run(proxy_flip, nginx_args(nginx, backends, _ansible_check_mode=True, _ansible_diff=True), monkeypatch)
+    assert out.result["changed"] is True and "colour=green" in out.result["diff"]["after"]
+    assert nginx.include.read_text() == before and served(nginx.url) == BLUE_COMMIT
+
+
+def test_nginx_config_that_fails_nginx_t_puts_the_previous_file_back(nginx, backends):
+    before = nginx.include.read_text()
+    proxy = _proxy.Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
+    # an address nginx cannot resolve makes `nginx -t` fail
+    with pytest.raises(ConductorError, match="nginx -t rejected the configuration with the green upstream, previous file put back"):
+        _proxy.flip_nginx(proxy, "green", ["no-such-host.invalid:80"], confirm_url=nginx.url + "/version", commit=GREEN_COMMIT)
+    assert nginx.include.read_text() == before
+    assert served(nginx.url) == BLUE_COMMIT
+
+
+def test_nginx_flip_to_the_wrong_commit_is_undone(nginx, backends, monkeypatch):
+    out = run(proxy_flip, nginx_args(nginx, backends, expected_commit="3" * 40, confirm_timeout=1), monkeypatch)
+    assert out.failed and "did not answer commit 3333333333333333333333333333333333333333" in out.result["msg"]
+    assert "traffic put back on the previous upstream" in out.result["msg"]
+    assert served(nginx.url) == BLUE_COMMIT
+
+
+@pytest.mark.parametrize("servers", [["127.0.0.1:80; include /etc/passwd"], ["$(reboot):80"], []])
+def test_nginx_servers_are_validated_before_anything_is_written(nginx, backends, servers):
+    before = nginx.include.read_text()
+    proxy = _proxy.Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
+    with pytest.raises(ConductorError, match="servers .* are invalid"):
+        _proxy.flip_nginx(proxy, "green", servers)
+    assert nginx.include.read_text() == before
+
+
+def haproxy_args(haproxy, colour="green", **extra):
+    return {"proxy": "haproxy", "colour": colour, "haproxy_socket": str(haproxy.socket), "haproxy_backend": haproxy.backend,
+            "confirm_url": haproxy.url + "/version", "expected_commit": BLUE_COMMIT if colour == "blue" else GREEN_COMMIT,
+            "confirm_timeout": 5, **extra}
+
+
+def test_haproxy_flip_through_the_runtime_api(haproxy, backends, monkeypatch):
+    proxy = _proxy.HAProxy(str(haproxy.socket), haproxy.backend)
+    assert proxy.states() == {"blue": "ready", "green": "maint"}
+    assert served(haproxy.url) == BLUE_COMMIT
+    out = run(proxy_flip, haproxy_args(haproxy, _ansible_diff=True), monkeypatch)
+    assert out.result["changed"] and out.result["confirmed"] and out.result["previous_colour"] == "blue"
+    assert proxy.states() == {"blue": "maint", "green": "ready"}
+    assert {served(haproxy.url) for _ in range(10)} == {GREEN_COMMIT}
+    assert run(proxy_flip, haproxy_args(haproxy), monkeypatch).result["changed"] is False
+    back = run(proxy_flip, haproxy_args(haproxy, colour="blue"), monkeypatch)
+    assert back.result["changed"] and {served(haproxy.url) for _ in range(10)} == {BLUE_COMMIT}
+
+
+def test_haproxy_unconfirmed_flip_restores_the_server_states(haproxy, backends, monkeypatch):
+    out = run(proxy_flip, haproxy_args(haproxy, expected_commit="3" * 40, confirm_timeout=1), monkeypatch)
+    assert out.failed and "servers put back as they were" in out.result["msg"]
+    assert _proxy.HAProxy(str(haproxy.socket), haproxy.backend).states() == {"blue": "ready", "green": "maint"}
+
+
+def test_haproxy_check_mode_and_unknown_backend(haproxy, backends, monkeypatch):
+    out = run(proxy_flip, haproxy_args(haproxy, _ansible_check_mode=True, _ansible_diff=True), monkeypatch)
+    assert out.result["changed"] and out.result["diff"]["after"] == "blue maint\ngreen ready\n"
+    assert _proxy.HAProxy(str(haproxy.socket), haproxy.backend).states()["green"] == "maint"
+    missing = run(proxy_flip, haproxy_args(haproxy, haproxy_backend="be_nope"), monkeypatch)
+    assert missing.failed and "be_nope" in missing.result["msg"]
+
+
+def test_haproxy_socket_that_does_not_answer(tmp_path, monkeypatch):
+    out = run(proxy_flip, {"proxy": "haproxy", "colour": "green", "haproxy_socket": str(tmp_path / "none.sock"),
+                           "haproxy_backend": "be"}, monkeypatch)
+    assert out.failed and "runtime API at" in out.result["msg"] and "did not answer" in out.result["msg"]
+
+
+def test_version_answers_are_parsed_strictly():
+    assert _http.Answer(200, json.dumps({"commit": BLUE_COMMIT})).commit() == BLUE_COMMIT
+    assert _http.Answer(200, BLUE_COMMIT + "\n").commit() == BLUE_COMMIT
+    assert _http.Answer(200, "{not json").commit() == ""
+    assert _http.Answer(200, "[1, 2]").commit() == "[1, 2]"  # not a commit: never equal to one
