@@ -45,11 +45,15 @@ $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../.. $@
 
-.PHONY: setup
+.PHONY: setup services
 setup: $(VENV)/.installed $(COLLECTION_LINK)
 
+# nginx, HAProxy, a docker engine and compose v2, installed and started when missing
+services: setup
+	VENV=$(VENV) bash scripts/services.sh all
+
 .PHONY: demo
-demo: setup
+demo: services
 	$(playbook) demo/make_releases.yml
 	TAG="$$(cat $(DEMO_DIR)/latest_tag)" $(MAKE) --no-print-directory verify-release-strict
 
@@ -71,8 +75,8 @@ schemas: setup
 .PHONY: test test-unit test-sanity test-lint test-integration
 test: test-unit test-sanity test-lint test-integration
 
-test-unit: setup
-	PYTHONPATH=.collections $(BIN)/pytest -q tests/unit
+test-unit: services
+	$(BIN)/pytest -q tests/unit
 
 # ansible-test wants the collection at ansible_collections/NS/NAME: test a copy of the tracked files.
 test-sanity: setup
@@ -86,8 +90,8 @@ test-sanity: setup
 test-lint: setup
 	$(BIN)/ansible-lint
 
-test-integration: setup
-	PYTHONPATH=.collections $(BIN)/pytest -q tests/integration
+test-integration: services
+	$(BIN)/pytest -q tests/integration
 
 .PHONY: bench bench-noop
 bench: setup

@@ -61,7 +61,7 @@ class Backend:
 def require(binary: str) -> str:
     path = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
     if not path:
-        pytest.fail(f"{binary} is not installed: `make test` installs it (scripts/install-services.sh)")
+        pytest.fail(f"{binary} is not installed: `make test` installs it (scripts/services.sh)")
     return path
 
 
