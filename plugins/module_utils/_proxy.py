@@ -107,6 +107,9 @@ class Nginx:
         found = _HEADER_RE.search(text)
         return text, found.group(1) if found else ""
 
+    def live_colour(self) -> str:
+        return self.current()[1]
+
     def _run(self, *args: str) -> subprocess.CompletedProcess:
         binary = shutil.which(self.binary) or self.binary
         try:
@@ -245,6 +248,10 @@ class HAProxy:
         if not states:
             raise ConductorError(f"HAProxy backend {self.backend} has no servers, or the runtime API said: {out.strip()[:200]}")
         return states
+
+    def live_colour(self) -> str:
+        ready = [server for server, state in self.states().items() if state == "ready" and server in COLOURS]
+        return ready[0] if len(ready) == 1 else ""
 
     def set_states(self, wanted: dict[str, str]) -> None:
         # bring the target up before taking the others down, so no moment has no server

@@ -36,10 +36,11 @@ options:
     choices: [nginx, haproxy]
     default: nginx
   colour:
-    description: The colour to send traffic to.
+    description:
+      - The colour to send traffic to.
+      - When omitted, nothing changes and the module reports RV(live_colour) and RV(idle_colour).
     type: str
     choices: [blue, green]
-    required: true
   tag:
     description: The release tag the colour runs, recorded in the nginx include's header.
     type: str
@@ -106,6 +107,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+live_colour:
+  description: The colour serving traffic before this task (empty when the proxy does not say).
+  returned: success
+  type: str
+idle_colour:
+  description: The other colour, where the next release is deployed (V(blue) when nothing is live).
+  returned: success
+  type: str
 colour:
   description: The colour traffic goes to now.
   returned: success
@@ -141,7 +150,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "proxy": {"type": "str", "default": "nginx", "choices": ["nginx", "haproxy"]},
-            "colour": {"type": "str", "required": True, "choices": list(_proxy.COLOURS)},
+            "colour": {"type": "str", "choices": list(_proxy.COLOURS)},
             "tag": {"type": "str", "default": ""},
             "servers": {"type": "list", "elements": "str", "default": []},
             "nginx_include": {"type": "path"},
@@ -155,7 +164,7 @@ def main() -> None:
             "confirm_timeout": {"type": "int", "default": 30},
         },
         required_if=[
-            ("proxy", "nginx", ["nginx_include", "nginx_upstream", "servers"]),
+            ("proxy", "nginx", ["nginx_include", "nginx_upstream"]),
             ("proxy", "haproxy", ["haproxy_socket", "haproxy_backend"]),
         ],
         required_together=[("confirm_url", "expected_commit")],
@@ -168,14 +177,20 @@ def main() -> None:
         confirm = {"confirm_url": params["confirm_url"] or "", "commit": commit, "confirm_timeout": params["confirm_timeout"],
                    "check_mode": module.check_mode}
         if params["proxy"] == "nginx":
-            nginx = _proxy.Nginx(params["nginx_include"], params["nginx_upstream"], params["nginx_config"], params["nginx_binary"])
-            result = _proxy.flip_nginx(nginx, params["colour"], params["servers"], tag=params["tag"], **confirm)
+            proxy = _proxy.Nginx(params["nginx_include"], params["nginx_upstream"], params["nginx_config"], params["nginx_binary"])
         else:
-            haproxy = _proxy.HAProxy(params["haproxy_socket"], params["haproxy_backend"])
-            result = _proxy.flip_haproxy(haproxy, params["colour"], **confirm)
+            proxy = _proxy.HAProxy(params["haproxy_socket"], params["haproxy_backend"])
+        live = proxy.live_colour()
+        idle = _proxy.COLOURS[1] if live == _proxy.COLOURS[0] else _proxy.COLOURS[0]
+        if not params["colour"]:
+            module.exit_json(changed=False, live_colour=live, idle_colour=idle)
+        if params["proxy"] == "nginx":
+            result = _proxy.flip_nginx(proxy, params["colour"], params["servers"], tag=params["tag"], **confirm)
+        else:
+            result = _proxy.flip_haproxy(proxy, params["colour"], **confirm)
     except ConductorError as exc:
         module.fail_json(msg=str(exc))
-    output = {"changed": result.changed, "colour": result.colour, "previous_colour": result.previous_colour,
+    output = {"changed": result.changed, "live_colour": live, "idle_colour": idle, "colour": result.colour, "previous_colour": result.previous_colour,
               "confirmed": result.confirmed, "confirmation": result.confirmation, "seconds": round(time.monotonic() - started, 3)}
     if module._diff and result.changed:  # pylint: disable=protected-access
         output["diff"] = result.diff

@@ -135,3 +135,18 @@ def test_version_answers_are_parsed_strictly():
     assert _http.Answer(200, BLUE_COMMIT + "\n").commit() == BLUE_COMMIT
     assert _http.Answer(200, "{not json").commit() == ""
     assert _http.Answer(200, "[1, 2]").commit() == "[1, 2]"  # not a commit: never equal to one
+
+
+def test_without_a_colour_the_module_only_reports(nginx, haproxy, backends, monkeypatch):
+    before = nginx.include.read_text()
+    out = run(proxy_flip, {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
+                           "nginx_config": str(nginx.config), "nginx_binary": nginx.binary}, monkeypatch)
+    # the fixture's include was not written by proxy_flip: no colour is known, so blue is idle
+    assert out.result == {"changed": False, "live_colour": "", "idle_colour": "blue"}
+    assert nginx.include.read_text() == before
+    run(proxy_flip, nginx_args(nginx, backends), monkeypatch)
+    out = run(proxy_flip, {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
+                           "nginx_config": str(nginx.config), "nginx_binary": nginx.binary}, monkeypatch)
+    assert (out.result["live_colour"], out.result["idle_colour"]) == ("green", "blue")
+    out = run(proxy_flip, {"proxy": "haproxy", "haproxy_socket": str(haproxy.socket), "haproxy_backend": haproxy.backend}, monkeypatch)
+    assert (out.result["changed"], out.result["live_colour"], out.result["idle_colour"]) == (False, "blue", "green")
