@@ -17,7 +17,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # .demo/) come from the inventory, so AWX and make resolve them the same way.
 DEMO_DIR ?= $(CURDIR)/.demo
 INVENTORY ?= $(CURDIR)/inventories/local/hosts.yml
-export TAG REPO RELEASE_DIR ALLOWED_SIGNERS EXPECTED_COMMIT DEMO_DIR
+# exported only when set: an empty TAG in the environment would override a compose .env
+$(foreach v,TAG REPO RELEASE_DIR ALLOWED_SIGNERS EXPECTED_COMMIT DEMO_DIR,$(if $(value $(v)),$(eval export $(v))))
 
 COLLECTION_LINK := .collections/ansible_collections/maestro/conductor
 SANITY_ROOT := .build/ansible_collections/maestro/conductor
@@ -28,8 +29,10 @@ playbook = $(BIN)/ansible-playbook -i $(INVENTORY)
 
 .PHONY: help
 help:
-	@echo "make demo                          make a demo release and verify it, strict (the local default)"
+	@echo "make demo                          demo releases and proxy, a broken release live, then the rollback"
 	@echo "make test                          unit, sanity, lint and integration tests"
+	@echo "make deploy TAG=...                verify, deploy to the idle colour, flip, confirm, record"
+	@echo "make rollback [TAG=...]            the same back to TAG, or to the prior healthy tag"
 	@echo "make verify-release TAG=...        verify a release   [REPO=... RELEASE_DIR=... ALLOWED_SIGNERS=...]"
 	@echo "make verify-release-strict TAG=... verify strictly     [EXPECTED_COMMIT=...]"
 	@echo "make build                         build the collection tarball"
@@ -54,8 +57,15 @@ services: setup
 
 .PHONY: demo
 demo: services
-	$(playbook) demo/make_releases.yml
-	TAG="$$(cat $(DEMO_DIR)/latest_tag)" $(MAKE) --no-print-directory verify-release-strict
+	$(playbook) demo/main.yml
+
+.PHONY: deploy rollback
+deploy: services
+	@test -n "$${TAG:-}" || { echo "TAG is required: make deploy TAG=v1.2.3" >&2; exit 2; }
+	$(playbook) playbooks/deploy.yml -e $(call extra_vars,tag=TAG)
+
+rollback: services
+	$(playbook) playbooks/rollback.yml -e $(call extra_vars,tag=TAG)
 
 .PHONY: verify-release verify-release-strict
 verify-release verify-release-strict: setup
