@@ -1,0 +1,210 @@
+"""Deploy and rollback end to end: real git, a real docker daemon with compose v2, a real nginx.
+
+One environment ("itest", its own ports and directory) is built once for the module; each test
+leaves v1.1.0 live, as the first one makes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _http, _ledger
+from tests.conftest import GIT_ENV
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENT = "itest"
+
+
+class Env:
+    def __init__(self, root: Path):
+        self.root = root
+        self.proxy_port, self.blue, self.green = free_port(), free_port(), free_port()
+        self.vars = {"DEMO_DIR": str(root), "DEMO_ENVIRONMENT": ENVIRONMENT, "DEMO_PROXY_PORT": str(self.proxy_port),
+                     "DEMO_BLUE_PORT": str(self.blue), "DEMO_GREEN_PORT": str(self.green)}
+        self.url = f"http://127.0.0.1:{self.proxy_port}"
+
+    def env(self, **extra: str) -> dict:
+        base = {k: v for k, v in os.environ.items() if k not in ("TAG", "MAKEFLAGS", "MAKELEVEL")}
+        return {**base, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), **self.vars, **extra}
+
+    def playbook(self, path: str, *extra_args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local" / "hosts.yml"),
+                               str(ROOT / path), *extra_args], env=env or self.env(), capture_output=True, text=True, timeout=600, check=False)
+
+    def rollback(self, *extra_args: str, **env: str) -> subprocess.CompletedProcess:
+        return self.playbook("playbooks/rollback.yml", *extra_args, env=self.env(**env))
+
+    def served(self) -> str:
+        return _http.get(self.url + "/version").commit()
+
+    def commit(self, tag: str) -> str:
+        return subprocess.run(["git", "-C", str(self.root / "repo"), "rev-parse", f"{tag}^{{commit}}"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    def ledger(self) -> list[dict]:
+        return _ledger.read(str(self.root / "ledger" / f"{ENVIRONMENT}.jsonl"))
+
+    def running(self, colour: str) -> bool:
+        out = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={ENVIRONMENT}-{colour}", "-q"],
+                             capture_output=True, text=True, check=True).stdout
+        return bool(out.strip())
+
+    def add_release(self, tag: str, compose: str) -> None:
+        """A tag on the demo repository whose release carries ``compose`` as its compose file."""
+        repo = self.root / "repo"
+        subprocess.run(["git", "-C", str(repo), "tag", "-a", "-m", tag, tag, "v1.0.0^{commit}"], env={**os.environ, **GIT_ENV}, check=True)
+        rel = self.root / "releases" / tag
+        rel.mkdir(parents=True)
+        (rel / "compose.yaml").write_text(compose)
+        plan = _bundle.plan_bundle(_bundle.BundleRequest(release_dir=str(rel), tag=tag, repo=str(repo),
+                                                         signing_key=str(self.root / "keys" / "release_signing_key")))
+        _bundle.write_bundle(plan, str(rel))
+
+
+def out(done: subprocess.CompletedProcess) -> str:
+    """Everything it printed, white space folded: the YAML callback wraps long messages."""
+    return " ".join((done.stdout + done.stderr).split())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    env = Env(tmp_path_factory.mktemp("itest"))
+    for book in ("demo/make_releases.yml", "demo/proxy.yml"):
+        done = env.playbook(book)
+        assert done.returncode == 0, out(done)[-3000:]
+    for tag in ("v1.1.0", "v1.2.0"):
+        done = env.playbook("playbooks/deploy.yml", "-e", json.dumps({"tag": tag}))
+        assert done.returncode == 0, out(done)[-3000:]
+    yield env
+    for colour in ("blue", "green"):
+        subprocess.run(["docker", "compose", "-p", f"{ENVIRONMENT}-{colour}", "down", "--timeout", "0"], capture_output=True, check=False)
+    subprocess.run(["nginx", "-c", str(env.root / "nginx" / "nginx.conf"), "-s", "quit"], capture_output=True, check=False)
+
+
+def test_rollback_without_a_tag_goes_to_the_prior_healthy_tag(demo):
+    assert demo.served() == demo.commit("v1.2.0")
+    done = demo.rollback()
+    assert done.returncode == 0, out(done)[-3000:]
+    assert demo.served() == demo.commit("v1.1.0")
+    assert "rollback itest: v1.2.0 -> v1.1.0" in done.stdout and "quarantined: v1.2.0" in done.stdout
+    assert "time-to-green: " in done.stdout
+    last = demo.ledger()[-2:]
+    assert [(r["event"], r["tag"]) for r in last] == [("rollback", "v1.1.0"), ("quarantine", "v1.2.0")]
+    assert last[0]["from_tag"] == "v1.2.0" and last[0]["verdict"] == "green" and last[0]["durations"]["time_to_green"] > 0
+
+
+def test_rollback_to_the_tag_already_live_changes_nothing(demo):
+    before = len(demo.ledger())
+    done = demo.rollback("-e", '{"tag": "v1.1.0"}')
+    assert done.returncode == 0, out(done)[-3000:]
+    assert "was already live on blue; nothing to do" in done.stdout
+    assert "changed=0" in done.stdout.split("PLAY RECAP")[-1]
+    assert len(demo.ledger()) == before and demo.served() == demo.commit("v1.1.0")
+
+
+def test_unknown_tag_names_the_nearest_and_moves_nothing(demo):
+    done = demo.rollback("-e", '{"tag": "v1.1.1"}')
+    assert done.returncode != 0
+    assert "tag v1.1.1 does not exist in repository" in out(done) and "nearest existing tags: v1." in out(done)
+    assert "Traffic was not moved: it stays on blue (v1.1.0)" in out(done)
+    assert demo.served() == demo.commit("v1.1.0")
+
+
+def test_tag_with_shell_metacharacters_never_reaches_a_shell(demo, tmp_path):
+    marker = tmp_path / "pwned"
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "rollback", f"TAG=v1;touch {marker}"],
+                          env=demo.env(), capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode != 0 and "tag must be empty (the prior healthy tag) or a release tag name" in out(done)
+    assert not marker.exists() and demo.served() == demo.commit("v1.1.0")
+
+
+def test_release_that_fails_verification_deploys_nothing(demo):
+    sbom = demo.root / "releases" / "v1.0.0" / "sbom.spdx.json"
+    original = sbom.read_bytes()
+    sbom.write_bytes(original.replace(b"SPDX-2.3", b"SPDX-6.6"))
+    try:
+        done = demo.rollback("-e", '{"tag": "v1.0.0"}')
+    finally:
+        sbom.write_bytes(original)
+    assert done.returncode != 0
+    assert "failed at 'Verify the release strictly'" in out(done) and "artifact sbom.spdx.json: sha256 is" in out(done)
+    assert not demo.running("green") and demo.served() == demo.commit("v1.1.0")
+
+
+def test_idle_colour_that_never_turns_healthy_is_torn_down(demo):
+    demo.add_release("v1.0.0-unhealthy", """services:
+  web:
+    image: "maestro-demo/web:v1.0.0"
+    pull_policy: never
+    stop_signal: SIGKILL
+    ports: ["127.0.0.1:${PORT}:8080"]
+    healthcheck:
+      test: ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/no-such-page"]
+      interval: 1s
+      retries: 2
+""")
+    done = demo.rollback("-e", '{"tag": "v1.0.0-unhealthy", "release_switch_deploy_timeout": 8}')
+    assert done.returncode != 0
+    assert "failed in the deploy role: deploy of v1.0.0-unhealthy to itest-green failed at 'Bring the colour up and wait for its healthcheck'" \
+        in out(done)
+    assert not demo.running("green") and demo.served() == demo.commit("v1.1.0")
+
+
+def test_service_reporting_the_wrong_commit_is_never_flipped_to(demo):
+    demo.add_release("v1.0.0-wrong-image", """services:
+  web:
+    image: "maestro-demo/web:v1.2.0"
+    pull_policy: never
+    stop_signal: SIGKILL
+    ports: ["127.0.0.1:${PORT}:8080"]
+""")
+    done = demo.rollback("-e", '{"tag": "v1.0.0-wrong-image"}')
+    text = out(done)
+    assert done.returncode != 0
+    assert f"the service reports commit {demo.commit('v1.2.0')}, expected {demo.commit('v1.0.0')}" in text
+    assert not demo.running("green") and demo.served() == demo.commit("v1.1.0")
+
+
+def test_nginx_config_failing_nginx_t_keeps_the_previous_config(demo):
+    include = demo.root / "nginx" / "upstream.conf"
+    before = include.read_text()
+    # an upstream name the server block does not use: proxy_pass then names an unknown host and `nginx -t` fails
+    done = demo.rollback("-e", '{"tag": "v1.0.0", "maestro_nginx_upstream": "not_the_upstream"}')
+    assert done.returncode != 0
+    assert "nginx -t rejected the configuration with the green upstream, previous file put back" in out(done)
+    assert include.read_text() == before and demo.served() == demo.commit("v1.1.0")
+    assert not demo.running("green")
+
+
+def test_unreachable_docker_daemon(demo, tmp_path):
+    done = demo.rollback("-e", '{"tag": "v1.0.0"}', DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock")
+    assert done.returncode != 0
+    text = out(done)
+    assert "failed at 'Bring the colour up and wait for its healthcheck'" in text
+    assert "Traffic was not moved: it stays on blue (v1.1.0)" in text
+    assert demo.served() == demo.commit("v1.1.0")
+
+
+def test_a_second_rollback_while_one_runs_fails_clearly(demo):
+    first = subprocess.Popen([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local" / "hosts.yml"),
+                              str(ROOT / "playbooks" / "rollback.yml"), "-e", '{"tag": "v1.0.0"}'],
+                             env=demo.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lock = demo.root / "locks" / f"{ENVIRONMENT}.lock"
+    deadline = time.monotonic() + 60
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lock.exists(), "the first rollback never took the lock"
+    second = demo.rollback("-e", '{"tag": "v1.2.0"}')
+    first_out = first.communicate(timeout=600)[0]
+    assert second.returncode != 0 and "is held by" in out(second) and "another run is in progress" in out(second)
+    assert first.returncode == 0, first_out[-3000:]
+    assert demo.served() == demo.commit("v1.0.0")
+    back = demo.rollback("-e", '{"tag": "v1.1.0"}')
+    assert back.returncode == 0 and demo.served() == demo.commit("v1.1.0")
