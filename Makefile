@@ -103,9 +103,14 @@ test-lint: setup
 test-integration: services
 	$(BIN)/pytest -q tests/integration
 
-.PHONY: bench bench-noop
-bench: setup
+.PHONY: bench bench-verify bench-tags bench-noop
+bench: bench-verify bench-tags
+
+bench-verify: setup
 	$(PY) bench/bench_verify.py
+
+bench-tags: setup
+	$(PY) bench/bench_tags.py
 
 # the peer bench_verify.py times `make verify-release-strict` against
 bench-noop: setup

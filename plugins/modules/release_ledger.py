@@ -9,11 +9,11 @@ module: release_ledger
 short_description: Record and query what happened to releases in an environment
 version_added: 0.1.0
 description:
-  - Keeps an append-only JSON-lines ledger per environment, on the host that serves it: deployments,
+  - "Keeps an append-only JSON-lines ledger per environment, on the host that serves it: deployments,
     verification verdicts, rollbacks, quarantines, clears and restore drills, each with time, actor, tag,
-    commit and step durations.
-  - O(state=query) returns the records and what they add up to now: the live tag, the tags with a green
-    verdict, and the quarantined tags.
+    commit and step durations."
+  - "O(state=query) returns the records and what they add up to now: the live tag, the tags with a green
+    verdict, and the quarantined tags."
   - O(state=append) adds one record. Appends are atomic; a ledger line that does not parse fails the task
     naming the line, it is never skipped.
   - O(state=quarantined) and O(state=cleared) quarantine a tag (it is never chosen as the prior healthy tag)

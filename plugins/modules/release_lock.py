@@ -11,8 +11,8 @@ version_added: 0.1.0
 description:
   - Keeps two runs (two rollbacks, a rollback and a deploy) from changing the same environment at once.
   - The lock is a file naming its holder, host, purpose and expiry, so it lasts across the tasks of a run.
-  - O(state=present) takes the lock, waiting up to O(wait) seconds while another holder has it, then fails
-    naming that holder. A lock past its time limit is stale: it is taken over and reported in RV(stale).
+  - "O(state=present) takes the lock, waiting up to O(wait) seconds while another holder has it, then fails
+    naming that holder. A lock past its time limit is stale: it is taken over and reported in RV(stale)."
   - Taking a lock already held by the same O(holder) changes nothing.
   - O(state=absent) gives it up; a lock held by another holder is only removed with O(force=true).
 author:

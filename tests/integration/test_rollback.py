@@ -75,29 +75,38 @@ def out(done: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """`make demo` in its own directory, environment and ports: v1.1.0, then the broken v1.2.0, then the rollback."""
     env = Env(tmp_path_factory.mktemp("itest"))
-    for book in ("demo/make_releases.yml", "demo/proxy.yml"):
-        done = env.playbook(book)
-        assert done.returncode == 0, out(done)[-3000:]
-    for tag in ("v1.1.0", "v1.2.0"):
-        done = env.playbook("playbooks/deploy.yml", "-e", json.dumps({"tag": tag}))
-        assert done.returncode == 0, out(done)[-3000:]
+    env.demo_run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "demo"], env=env.env(), capture_output=True, text=True,
+                                  timeout=900, check=False)
     yield env
     for colour in ("blue", "green"):
         subprocess.run(["docker", "compose", "-p", f"{ENVIRONMENT}-{colour}", "down", "--timeout", "0"], capture_output=True, check=False)
     subprocess.run(["nginx", "-c", str(env.root / "nginx" / "nginx.conf"), "-s", "quit"], capture_output=True, check=False)
 
 
-def test_rollback_without_a_tag_goes_to_the_prior_healthy_tag(demo):
-    assert demo.served() == demo.commit("v1.2.0")
-    done = demo.rollback()
-    assert done.returncode == 0, out(done)[-3000:]
+def test_demo_rolls_back_from_the_broken_release_to_the_prior_healthy_one(demo):
+    text = out(demo.demo_run)
+    assert demo.demo_run.returncode == 0, text[-3000:]
+    assert "before the rollback: " + demo.url + " serves: demo service v1.2.0" in text and "checkout BROKEN" in text
+    assert "rollback itest: v1.2.0 -> v1.1.0" in text and "quarantined: v1.2.0" in text and "time-to-green: " in text
+    assert "after the rollback: " + demo.url + " serves: demo service v1.1.0" in text
     assert demo.served() == demo.commit("v1.1.0")
-    assert "rollback itest: v1.2.0 -> v1.1.0" in done.stdout and "quarantined: v1.2.0" in done.stdout
-    assert "time-to-green: " in done.stdout
     last = demo.ledger()[-2:]
     assert [(r["event"], r["tag"]) for r in last] == [("rollback", "v1.1.0"), ("quarantine", "v1.2.0")]
     assert last[0]["from_tag"] == "v1.2.0" and last[0]["verdict"] == "green" and last[0]["durations"]["time_to_green"] > 0
+
+
+def test_demo_releases_are_signed_verified_and_made_once(demo):
+    strict = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "verify-release-strict", "TAG=v1.0.0"], env=demo.env(),
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert strict.returncode == 0 and "release v1.0.0 (strict): VERIFIED" in strict.stdout
+    assert "PASS signature: signed by releaser@demo.invalid" in strict.stdout
+    tags = subprocess.run(["git", "-C", str(demo.root / "repo"), "tag", "--sort=-creatordate"], capture_output=True, text=True,
+                          check=True).stdout.split()
+    assert tags == ["v1.2.0", "v1.1.0", "v1.0.0"]
+    again = demo.playbook("demo/make_releases.yml")
+    assert again.returncode == 0 and "changed=0" in again.stdout.split("PLAY RECAP")[-1]
 
 
 def test_rollback_to_the_tag_already_live_changes_nothing(demo):

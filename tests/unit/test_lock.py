@@ -65,7 +65,7 @@ def test_only_one_of_many_racing_processes_gets_the_lock(tmp_path):
     procs = [multiprocessing.Process(target=_race, args=(path, f"job-{i}", results)) for i in range(8)]
     for proc in procs:
         proc.start()
-    winners = [h for h in (results.get(timeout=30) for _ in procs) if h]
+    winners = [h for h in (results.get(timeout=30) for _proc in procs) if h]
     for proc in procs:
         proc.join()
     assert len(winners) == 1

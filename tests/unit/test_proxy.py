@@ -104,10 +104,10 @@ def test_haproxy_flip_through_the_runtime_api(haproxy, backends, monkeypatch):
     out = run(proxy_flip, haproxy_args(haproxy, _ansible_diff=True), monkeypatch)
     assert out.result["changed"] and out.result["confirmed"] and out.result["previous_colour"] == "blue"
     assert proxy.states() == {"blue": "maint", "green": "ready"}
-    assert {served(haproxy.url) for _ in range(10)} == {GREEN_COMMIT}
+    assert {served(haproxy.url) for _request in range(10)} == {GREEN_COMMIT}
     assert run(proxy_flip, haproxy_args(haproxy), monkeypatch).result["changed"] is False
     back = run(proxy_flip, haproxy_args(haproxy, colour="blue"), monkeypatch)
-    assert back.result["changed"] and {served(haproxy.url) for _ in range(10)} == {BLUE_COMMIT}
+    assert back.result["changed"] and {served(haproxy.url) for _request in range(10)} == {BLUE_COMMIT}
 
 
 def test_haproxy_unconfirmed_flip_restores_the_server_states(haproxy, backends, monkeypatch):
