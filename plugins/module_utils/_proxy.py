@@ -74,8 +74,18 @@ def _accepting(pid: int) -> bool:
         return False
 
 
-def _confirm(url: str, commit: str, timeout: float) -> _http.Confirmation:
-    return _http.wait_for_commit(url, commit, timeout)
+def _confirm_or_undo(result: FlipResult, url: str, commit: str, timeout: float, undo, undone: str) -> FlipResult:
+    """Confirm through the proxy that ``commit`` answers; if it does not, undo a change and fail."""
+    if not url:
+        return result
+    confirmation = _http.wait_for_commit(url, commit, timeout)
+    result.confirmed, result.confirmation = confirmation.ok, confirmation.describe(url, commit)
+    if not confirmation.ok:
+        if result.changed:
+            undo()
+            result.rolled_back = True
+        raise ConductorError(f"flip to {result.colour} not confirmed: {result.confirmation}" + (f"; {undone}" if result.rolled_back else ""))
+    return result
 
 
 # --- nginx -----------------------------------------------------------------------------------------
@@ -191,16 +201,8 @@ def flip_nginx(proxy: Nginx, colour: str, servers: list[str], tag: str = "", con
         except ConductorError as exc:
             proxy.put_back(previous)
             raise ConductorError(f"{exc}; previous upstream file put back") from exc
-    if confirm_url:
-        confirmation = _confirm(confirm_url, commit, confirm_timeout)
-        result.confirmed, result.confirmation = confirmation.ok, confirmation.describe(confirm_url, commit)
-        if not confirmation.ok:
-            if result.changed:
-                proxy.put_back(previous)
-                result.rolled_back = True
-            raise ConductorError(f"flip to {colour} not confirmed: {result.confirmation}"
-                                 + ("; traffic put back on the previous upstream" if result.rolled_back else ""))
-    return result
+    return _confirm_or_undo(result, confirm_url, commit, confirm_timeout, lambda: proxy.put_back(previous),
+                            "traffic put back on the previous upstream")
 
 
 # --- HAProxy ---------------------------------------------------------------------------------------
@@ -282,13 +284,5 @@ def flip_haproxy(proxy: HAProxy, colour: str, confirm_url: str = "", commit: str
         except ConductorError:
             proxy.set_states(before)
             raise
-    if confirm_url:
-        confirmation = _confirm(confirm_url, commit, confirm_timeout)
-        result.confirmed, result.confirmation = confirmation.ok, confirmation.describe(confirm_url, commit)
-        if not confirmation.ok:
-            if result.changed:
-                proxy.set_states(before)
-                result.rolled_back = True
-            raise ConductorError(f"flip to {colour} not confirmed: {result.confirmation}"
-                                 + ("; servers put back as they were" if result.rolled_back else ""))
-    return result
+    return _confirm_or_undo(result, confirm_url, commit, confirm_timeout, lambda: proxy.set_states(before),
+                            "servers put back as they were")
