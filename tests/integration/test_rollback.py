@@ -118,6 +118,17 @@ def test_rollback_to_the_tag_already_live_changes_nothing(demo):
     assert len(demo.ledger()) == before and demo.served() == demo.commit("v1.1.0")
 
 
+def test_check_mode_shows_the_flip_and_changes_nothing(demo):
+    include = demo.root / "nginx" / "upstream.conf"
+    before = (include.read_text(), len(demo.ledger()), demo.running("green"))
+    done = demo.rollback("-e", '{"tag": "v1.0.0"}', "--check", "--diff")
+    assert done.returncode == 0, out(done)[-3000:]
+    assert f"-    server 127.0.0.1:{demo.blue};" in done.stdout and f"+    server 127.0.0.1:{demo.green};" in done.stdout
+    assert "rollback itest (check mode: nothing was changed): v1.1.0 -> v1.0.0" in out(done)
+    assert (include.read_text(), len(demo.ledger()), demo.running("green")) == before
+    assert demo.served() == demo.commit("v1.1.0")
+
+
 def test_unknown_tag_names_the_nearest_and_moves_nothing(demo):
     done = demo.rollback("-e", '{"tag": "v1.1.1"}')
     assert done.returncode != 0
