@@ -57,7 +57,7 @@ def main() -> None:
     tags = _git.list_tags(str(REPO))
     assert len(tags) == TAGS and tags[0].name == "v100.0.0", (len(tags), tags[:1])
     ours, peer = [], []
-    for _ in range(RUNS):  # interleaved, so drift on the machine hits both alike
+    for _run in range(RUNS):  # interleaved, so drift on the machine hits both alike
         peer.append(timed(lambda: subprocess.run(peer_cmd, stdout=subprocess.DEVNULL, check=True)))
         ours.append(timed(lambda: _git.list_tags(str(REPO))))
     ratio = statistics.median(ours) / statistics.median(peer)

@@ -6,7 +6,6 @@ leaves v1.1.0 live, as the first one makes it.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
