@@ -103,8 +103,11 @@ test-lint: setup
 test-integration: services
 	$(BIN)/pytest -q tests/integration
 
-.PHONY: bench bench-verify bench-tags bench-noop
-bench: bench-verify bench-tags
+.PHONY: bench bench-verify bench-tags bench-rollback bench-noop
+bench: bench-verify bench-tags bench-rollback
+
+bench-rollback: demo
+	$(PY) bench/bench_rollback.py
 
 bench-verify: setup
 	$(PY) bench/bench_verify.py

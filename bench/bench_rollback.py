@@ -1,0 +1,131 @@
+"""Benchmark: a rollback under load through nginx, and its time-to-green against a bare compose up.
+
+In one run, on the demo environment (`make demo` first):
+1. `docker compose up --wait` of the same stack (the v1.0.0 release's compose file and image) in a
+   project of its own: the peer for time-to-green.
+2. A load generator on loopback sends requests to the proxy's /version for the whole rollback
+   (bounded: stops at REQUESTS per client kind or after DEADLINE seconds): clients that open a
+   new connection per request, and keep-alive clients reusing one connection.
+3. `playbooks/rollback.yml -e tag=v1.0.0` runs meanwhile; its summary gives the time-to-green.
+Then traffic is rolled back to the release that was live before.
+
+Targets (issue 3): 0 failed requests for new-connection clients, >= 5,000 requests at >= 100/s;
+time-to-green <= 15 s and <= 3x the bare compose up. Run: make bench-rollback
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / ".demo"
+PROXY = ("127.0.0.1", 18080)
+REQUESTS = 5000          # per client kind
+DEADLINE = 120.0         # seconds, whatever happens
+THREADS = {"new connection": 4, "keep-alive": 2}
+# each client's pause between requests: about 150/s of new connections in all, so the load
+# generator leaves the two cores to the rollback it measures
+PAUSE = 0.025
+PLAYBOOK = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local" / "hosts.yml")]
+
+
+class Load:
+    def __init__(self):
+        self.stop = threading.Event()
+        self.counts = {kind: {"ok": 0, "failed": 0, "errors": {}} for kind in THREADS}
+        self.lock = threading.Lock()
+
+    def _record(self, kind: str, ok: bool, error: str = "") -> int:
+        with self.lock:
+            entry = self.counts[kind]
+            entry["ok" if ok else "failed"] += 1
+            if error:
+                entry["errors"][error] = entry["errors"].get(error, 0) + 1
+            return entry["ok"] + entry["failed"]
+
+    def client(self, kind: str) -> None:
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None or kind == "new connection":
+                    conn = http.client.HTTPConnection(*PROXY, timeout=5)
+                conn.request("GET", "/version", headers={} if kind == "keep-alive" else {"Connection": "close"})
+                response = conn.getresponse()
+                response.read()
+                done = self._record(kind, response.status == 200, "" if response.status == 200 else f"HTTP {response.status}")
+                if kind == "new connection":
+                    conn.close()
+            except (OSError, http.client.HTTPException) as exc:
+                done = self._record(kind, False, type(exc).__name__)
+                conn = None
+            if done >= REQUESTS and self.stop.wait(0):
+                break
+            time.sleep(PAUSE)
+
+
+def bare_compose_up() -> float:
+    release = DEMO / "releases" / "v1.0.0"
+    env = {**os.environ, "TAG": "v1.0.0", "PORT": "18099"}
+    base = ["docker", "compose", "-p", "bench-bare", "-f", str(release / "compose.yaml")]
+    subprocess.run(base + ["down", "--timeout", "0"], env=env, capture_output=True, check=False)
+    start = time.perf_counter()
+    subprocess.run(base + ["up", "--detach", "--wait"], env=env, capture_output=True, check=True)
+    elapsed = time.perf_counter() - start
+    subprocess.run(base + ["down", "--timeout", "0"], env=env, capture_output=True, check=True)
+    return elapsed
+
+
+def rollback(tag: str) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.perf_counter()
+    done = subprocess.run(PLAYBOOK + [str(ROOT / "playbooks" / "rollback.yml"), "-e", json.dumps({"tag": tag})],
+                          capture_output=True, text=True, check=False, env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+    return done, time.perf_counter() - start
+
+
+def main() -> None:
+    live = json.loads(subprocess.run(["curl", "-s", f"http://{PROXY[0]}:{PROXY[1]}/version"], capture_output=True, text=True,
+                                     check=True).stdout)["tag"]
+    if live == "v1.0.0":
+        sys.exit("v1.0.0 is live already: run `make demo` first")
+    bare = bare_compose_up()
+    load = Load()
+    threads = [threading.Thread(target=load.client, args=(kind,)) for kind, n in THREADS.items() for _ in range(n)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # the load is steady before the rollback starts
+    done, wall = rollback("v1.0.0")
+    while time.perf_counter() - started < DEADLINE and any(c["ok"] + c["failed"] < REQUESTS for c in load.counts.values()):
+        time.sleep(0.1)
+    load.stop.set()
+    for thread in threads:
+        thread.join(10)
+    elapsed = time.perf_counter() - started
+    found = re.search(r"time-to-green: ([0-9.]+)s", done.stdout)
+    restore, _wall = rollback(live)
+    if done.returncode != 0 or not found:
+        sys.exit("the rollback failed:\n" + done.stdout[-3000:])
+    ttg = float(found.group(1))
+    print(f"rollback v{live[1:]} -> v1.0.0 through nginx, demo environment; load for {elapsed:.1f}s during a {wall:.1f}s playbook run")
+    for kind, counts in load.counts.items():
+        total = counts["ok"] + counts["failed"]
+        print(f"  {kind:<15} clients x{THREADS[kind]}: {total} requests, {total / elapsed:.0f}/s, {counts['failed']} failed {counts['errors'] or ''}")
+    new = load.counts["new connection"]
+    ok_load = new["failed"] == 0 and new["ok"] >= REQUESTS and new["ok"] / elapsed >= 100
+    print(f"  new-connection target (0 failed, >= {REQUESTS} requests, >= 100/s): {'MET' if ok_load else 'MISSED'}")
+    print(f"time-to-green {ttg:.2f}s (target <= 15s: {'MET' if ttg <= 15 else 'MISSED'}); "
+          f"bare `docker compose up --wait` {bare:.2f}s; ratio {ttg / bare:.1f}x (target <= 3x: {'MET' if ttg <= 3 * bare else 'MISSED'})")
+    if restore.returncode != 0:
+        sys.exit(f"putting {live} back failed:\n" + restore.stdout[-2000:])
+
+
+if __name__ == "__main__":
+    main()
