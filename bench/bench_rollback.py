@@ -91,8 +91,10 @@ def rollback(tag: str) -> tuple[subprocess.CompletedProcess, float]:
 
 
 def main() -> None:
-    live = json.loads(subprocess.run(["curl", "-s", f"http://{PROXY[0]}:{PROXY[1]}/version"], capture_output=True, text=True,
-                                     check=True).stdout)["tag"]
+    conn = http.client.HTTPConnection(*PROXY, timeout=5)
+    conn.request("GET", "/version")
+    live = json.loads(conn.getresponse().read())["tag"]
+    conn.close()
     if live == "v1.0.0":
         sys.exit("v1.0.0 is live already: run `make demo` first")
     bare = bare_compose_up()
