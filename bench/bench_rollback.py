@@ -99,7 +99,7 @@ def main() -> None:
         sys.exit("v1.0.0 is live already: run `make demo` first")
     bare = bare_compose_up()
     load = Load()
-    threads = [threading.Thread(target=load.client, args=(kind,)) for kind, n in THREADS.items() for _ in range(n)]
+    threads = [threading.Thread(target=load.client, args=(kind,)) for kind, n in THREADS.items() for _client in range(n)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
