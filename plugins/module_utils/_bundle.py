@@ -90,17 +90,11 @@ def _artifact_paths(request: BundleRequest, release_dir: str) -> list[str]:
     if not paths:
         raise ConductorError(f"release directory {release_dir} holds no artifacts: a release needs at least one")
     for relpath in paths:
-        reason = fmt.check_relative_path(relpath)
-        if reason:
-            raise ConductorError(f"artifact path {relpath!r} {reason}: expected a path relative to the release directory")
         if relpath in reserved:
             raise ConductorError(f"artifact path {relpath!r} is the name of a release file")
-        full = os.path.join(release_dir, relpath)
-        real = os.path.realpath(full)
-        if os.path.commonpath([real, release_dir]) != release_dir:
-            raise ConductorError(f"artifact {relpath} resolves outside the release directory (to {real})")
-        if not os.path.isfile(real):
-            raise ConductorError(f"artifact {relpath} does not exist or is not a regular file in {release_dir}")
+        reason = fmt.file_problem(release_dir, relpath)
+        if reason:
+            raise ConductorError(f"artifact {reason}: expected a regular file inside the release directory {release_dir}")
     return sorted(paths)
 
 

@@ -261,6 +261,22 @@ def check_relative_path(relpath: str) -> str:
     return ""
 
 
+def file_problem(release_dir: str, relpath: str) -> str:
+    """Why ``relpath`` is not a regular file inside ``release_dir`` (a real path), or ''."""
+    reason = check_relative_path(relpath)
+    if reason:
+        return f"path {relpath!r} {reason}"
+    full = os.path.join(release_dir, relpath)
+    real = os.path.realpath(full)
+    if os.path.commonpath([real, release_dir]) != release_dir:
+        return f"path {relpath!r} resolves outside the release directory (to {real})"
+    if not os.path.lexists(full):
+        return f"{relpath} is missing"
+    if not os.path.isfile(real):
+        return f"{relpath} is not a regular file"
+    return ""
+
+
 def dump_manifest(manifest: dict) -> bytes:
     """Serialize a manifest the same way every time, so re-runs compare byte for byte."""
     return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False, allow_unicode=True).encode("utf-8")

@@ -60,22 +60,6 @@ class Report:
         return lines
 
 
-def _regular_file(release_dir: str, relpath: str) -> str:
-    """Return why ``relpath`` is not a regular file inside ``release_dir``, or ''."""
-    reason = fmt.check_relative_path(relpath)
-    if reason:
-        return f"path {relpath!r} {reason}"
-    full = os.path.join(release_dir, relpath)
-    real = os.path.realpath(full)
-    if os.path.commonpath([real, release_dir]) != release_dir:
-        return f"path {relpath!r} resolves outside the release directory (to {real})"
-    if not os.path.lexists(full):
-        return f"{relpath} is missing"
-    if not os.path.isfile(real):
-        return f"{relpath} is not a regular file"
-    return ""
-
-
 class _Verifier:
     def __init__(self, release_dir: str, tag: str, repo: str, strict: bool, expected_commit: str | None,
                  allowed_signers: str | None, allow_extra: list[str], workers: int):
@@ -108,12 +92,12 @@ class _Verifier:
 
     def _files_present(self) -> None:
         required = ["manifest", "evidence", "attestation"] + (["signature"] if self.allowed_signers else [])
-        problems = [reason for key in required if (reason := _regular_file(self.dir, self.names[key]))]
+        problems = [reason for key in required if (reason := fmt.file_problem(self.dir, self.names[key]))]
         self.report.add("files_present", problems, ", ".join(self.names[key] for key in required) + " present")
 
     def _load(self, key: str, schema: dict, consistent) -> dict | None:
         path = os.path.join(self.dir, self.names[key])
-        problem = _regular_file(self.dir, self.names[key])
+        problem = fmt.file_problem(self.dir, self.names[key])
         if problem:
             self.report.add(key, [f"not checked: {problem}"], "")
             return None
@@ -162,7 +146,7 @@ class _Verifier:
                 problems.append(f"{relpath} is listed twice or collides with a release file")
                 continue
             seen.add(relpath)
-            reason = _regular_file(self.dir, relpath)
+            reason = fmt.file_problem(self.dir, relpath)
             if reason:
                 problems.append(reason)
                 continue
@@ -224,7 +208,7 @@ class _Verifier:
             present = os.path.isfile(os.path.join(self.dir, self.names["signature"]))
             self.report.add("signature", [], "skipped: no allowed_signers configured" + (" (a signature is present)" if present else ""))
             return
-        if "attestation" not in self.docs or _regular_file(self.dir, self.names["signature"]):
+        if "attestation" not in self.docs or fmt.file_problem(self.dir, self.names["signature"]):
             self.report.add("signature", ["not checked: the attestation or its signature is missing"], "")
             return
         with open(os.path.join(self.dir, self.names["signature"]), "rb") as handle:

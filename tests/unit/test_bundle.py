@@ -97,7 +97,7 @@ def test_explicit_artifact_list(release):
 @pytest.mark.parametrize("artifact, message", [
     ("../outside", "contains '..'"),
     ("/etc/passwd", "is absolute"),
-    ("missing.bin", "does not exist or is not a regular file"),
+    ("missing.bin", "artifact missing.bin is missing: expected a regular file inside the release directory"),
     ("release-manifest-v1.0.0.yaml", "is the name of a release file"),
 ])
 def test_bad_artifact_paths(release, artifact, message):
@@ -107,7 +107,7 @@ def test_bad_artifact_paths(release, artifact, message):
 
 def test_symlinked_artifact_outside_the_release_dir(release):
     os.symlink("/etc/hostname", release.dir / "host")
-    with pytest.raises(ConductorError, match="artifact host resolves outside the release directory"):
+    with pytest.raises(ConductorError, match="artifact path 'host' resolves outside the release directory"):
         plan(release)
 
 
