@@ -103,6 +103,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+tag:
+  description: The tag verified.
+  returned: unless the input was refused before verification began
+  type: str
+release_dir:
+  description: The release directory, with symbolic links resolved.
+  returned: unless the input was refused before verification began
+  type: str
+strict:
+  description: Whether strict checks ran.
+  returned: unless the input was refused before verification began
+  type: bool
 ok:
   description: Whether every check passed.
   returned: always

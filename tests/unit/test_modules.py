@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -77,7 +78,9 @@ def test_bundle_check_mode_reports_the_change_and_writes_nothing(release, monkey
     out = run(release_bundle, args, monkeypatch)
     assert not out.failed and out.result["changed"] is True
     assert f"release-manifest-{release.tag}.yaml" in out.result["changed_files"]
-    assert any("changed" in d["after"] or "compose.yaml" in d["after"] for d in out.result["diff"])
+    manifest_diff = next(d for d in out.result["diff"] if d["after_header"] == f"release-manifest-{release.tag}.yaml")
+    new_digest = hashlib.sha256(b"changed\n").hexdigest()
+    assert new_digest in manifest_diff["after"] and new_digest not in manifest_diff["before"]
     assert snapshot(release.dir) == before
 
 
