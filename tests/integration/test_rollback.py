@@ -55,6 +55,12 @@ class Env:
                              capture_output=True, text=True, check=True).stdout
         return bool(out.strip())
 
+    def containers(self) -> set[str]:
+        """Each running container of the environment, as 'name image'."""
+        listing = subprocess.run(["docker", "ps", "--filter", "label=com.docker.compose.project", "--format", "{{.Names}} {{.Image}}"],
+                                 capture_output=True, text=True, check=True).stdout.split("\n")
+        return {line for line in listing if line.startswith(f"{ENVIRONMENT}-")}
+
     def add_release(self, tag: str, compose: str) -> None:
         """A tag on the demo repository whose release carries ``compose`` as its compose file."""
         repo = self.root / "repo"
@@ -148,13 +154,17 @@ def test_release_that_fails_verification_deploys_nothing(demo):
     sbom = demo.root / "releases" / "v1.0.0" / "sbom.spdx.json"
     original = sbom.read_bytes()
     sbom.write_bytes(original.replace(b"SPDX-2.3", b"SPDX-6.6"))
+    before = demo.containers()
     try:
         done = demo.rollback("-e", '{"tag": "v1.0.0"}')
     finally:
         sbom.write_bytes(original)
     assert done.returncode != 0
     assert "failed at 'Verify the release strictly'" in out(done) and "artifact sbom.spdx.json: sha256 is" in out(done)
-    assert not demo.running("green") and demo.served() == demo.commit("v1.1.0")
+    # nothing deployed: the environment's containers are the ones it had, none of them runs v1.0.0
+    after = demo.containers()
+    assert after == before and not any(line.endswith(":v1.0.0") for line in after)
+    assert demo.served() == demo.commit("v1.1.0")
 
 
 def test_idle_colour_that_never_turns_healthy_is_torn_down(demo):
