@@ -54,26 +54,50 @@ class Confirmation:
     attempts: int
     seconds: float
 
-    def describe(self, url: str, commit: str) -> str:
+    def describe(self, url: str, commit: str = "") -> str:
+        """One line saying what ``url`` answered; ``commit`` is what was expected ("" when only a 200 was)."""
+        wanted = f"commit {commit}" if commit else "200"
         if self.ok:
-            return f"{url} answered commit {commit} after {self.attempts} attempts ({self.seconds:.2f}s)"
+            return f"{url} answered {wanted} after {self.attempts} attempts ({self.seconds:.2f}s)"
         seen = (f"status {self.answer.status}, commit {self.answer.commit() or 'none'}" if self.answer and self.answer.status
                 else (self.answer.body if self.answer else "no answer"))
-        return f"{url} did not answer commit {commit} within {self.seconds:.1f}s ({self.attempts} attempts; last: {seen})"
+        return f"{url} did not answer {wanted} within {self.seconds:.1f}s ({self.attempts} attempts; last: {seen})"
 
 
-def wait_for_commit(url: str, commit: str, timeout: float, interval: float = 0.2) -> Confirmation:
-    """Poll ``url`` until it answers 200 with ``commit``, for at most ``timeout`` seconds."""
+def wait_for_commit(url: str, commit: str, timeout: float, interval: float = 0.2, settled: bool = False) -> Confirmation:
+    """Poll ``url`` until it answers 200 (with ``commit`` when one is given), for at most ``timeout`` seconds.
+
+    ``settled``: the answer cannot change by waiting (one server, already up), so a 200 with another
+    commit ends the wait at once."""
     started = time.monotonic()
     attempts, last = 0, None
     while True:
         attempts += 1
         try:
             last = get(url, timeout=min(5.0, max(timeout, 0.5)))
-            if last.status == 200 and last.commit() == commit:
+            if last.status == 200 and (not commit or last.commit() == commit):
                 return Confirmation(True, last, attempts, time.monotonic() - started)
+            if settled and last.status == 200 and last.commit():
+                return Confirmation(False, last, attempts, time.monotonic() - started)
         except ConductorError as exc:
             last = Answer(0, str(exc))
         if time.monotonic() - started >= timeout:
             return Confirmation(False, last, attempts, time.monotonic() - started)
         time.sleep(interval)
+
+
+def preflight(health_urls: list[str], version_urls: list[str], commit: str, timeout: float) -> list[str]:
+    """Check servers directly before traffic moves to them: every health URL answers 200 and every version
+    URL reports ``commit``, all within one ``timeout``. Returns what each answered; raises ConductorError
+    naming the first that did not."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    for url, wanted in [(url, "") for url in health_urls] + [(url, commit) for url in version_urls]:
+        confirmation = wait_for_commit(url, wanted, max(deadline - time.monotonic(), 0.0), settled=True)
+        seen.append(confirmation.describe(url, wanted))
+        answer = confirmation.answer
+        if not confirmation.ok and wanted and answer and answer.status == 200:
+            raise ConductorError(f"preflight: {url} reports commit {answer.commit()}, expected {wanted}")
+        if not confirmation.ok:
+            raise ConductorError(f"preflight: {seen[-1]}")
+    return seen

@@ -255,14 +255,16 @@ def verify_release(release_dir: str, tag: str, repo: str, strict: bool = False, 
                    allowed_signers: str | None = None, allow_extra: list[str] | None = None, workers: int = 0) -> Report:
     """Verify the release of ``tag`` in ``release_dir`` against ``repo``; never modifies anything.
 
-    Raises ConductorError for unusable input (a bad tag name, no release directory)
-    before anything is read; every other problem is a failed check in the report.
+    Raises ConductorError for unusable input (a bad tag name, no release directory, which names the
+    tag instead when the repository has no such tag) before anything is read; every other problem is
+    a failed check in the report.
     """
     started = time.monotonic()
     _git.validate_tag_name(tag)
     if expected_commit:
         expected_commit = _git.validate_object_id(expected_commit, "expected commit")
     if not os.path.isdir(release_dir):
+        _git.resolve_tag(repo, tag)  # an unknown tag is the likelier mistake: name it, with the nearest ones
         raise ConductorError(f"release directory {release_dir} does not exist or is not a directory")
     verifier = _Verifier(os.path.realpath(release_dir), tag, repo, strict, expected_commit,
                          allowed_signers, list(allow_extra or []), workers)

@@ -38,7 +38,8 @@ options:
   colour:
     description:
       - The colour to send traffic to.
-      - When omitted, nothing changes and the module reports RV(live_colour) and RV(idle_colour).
+      - When omitted, nothing changes and the module reports RV(live_colour) and RV(idle_colour), and with
+        O(confirm_url) what answers there now (RV(serving_commit)).
     type: str
     choices: [blue, green]
   tag:
@@ -74,10 +75,24 @@ options:
     description: A URL through the proxy that reports the running commit (JSON C({"commit":...}) or the bare id).
     type: str
   expected_commit:
-    description: The commit that must answer at O(confirm_url). Required with O(confirm_url).
+    description: The commit that must answer at O(confirm_url) and O(version_urls). Required with O(colour) and O(confirm_url).
     type: str
+  health_urls:
+    description:
+      - URLs on the target colour's own servers, bypassing the proxy, that must answer 200 before anything
+        changes (the preflight). Not probed in check mode, where nothing was started.
+    type: list
+    elements: str
+    default: []
+  version_urls:
+    description:
+      - URLs on the target colour's own servers that must report O(expected_commit) before anything changes,
+        so that traffic never moves to a service running some other commit.
+    type: list
+    elements: str
+    default: []
   confirm_timeout:
-    description: Seconds to wait for the expected commit to answer.
+    description: Seconds to wait for the preflight to pass, and again for the expected commit to answer through the proxy.
     type: int
     default: 30
 requirements:
@@ -123,6 +138,19 @@ previous_colour:
   description: The colour traffic went to before (empty when unknown).
   returned: success
   type: str
+serving_commit:
+  description: Without O(colour), the commit that answers at O(confirm_url) now (empty when nothing answers).
+  returned: when O(confirm_url) is given without O(colour)
+  type: str
+serving_status:
+  description: Without O(colour), the HTTP status at O(confirm_url) now (V(0) when nothing answers).
+  returned: when O(confirm_url) is given without O(colour)
+  type: int
+preflight:
+  description: What each of O(health_urls) and O(version_urls) answered before the flip.
+  returned: success, outside check mode
+  type: list
+  elements: str
 confirmed:
   description: Whether the expected commit answered through the proxy.
   returned: success
@@ -141,7 +169,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _proxy
+from ansible_collections.maestro.conductor.plugins.module_utils import _http, _proxy
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._git import validate_object_id
 
@@ -161,13 +189,14 @@ def main() -> None:
             "haproxy_backend": {"type": "str"},
             "confirm_url": {"type": "str"},
             "expected_commit": {"type": "str"},
+            "health_urls": {"type": "list", "elements": "str", "default": []},
+            "version_urls": {"type": "list", "elements": "str", "default": []},
             "confirm_timeout": {"type": "int", "default": 30},
         },
         required_if=[
             ("proxy", "nginx", ["nginx_include", "nginx_upstream"]),
             ("proxy", "haproxy", ["haproxy_socket", "haproxy_backend"]),
         ],
-        required_together=[("confirm_url", "expected_commit")],
         supports_check_mode=True,
     )
     params = module.params
@@ -183,7 +212,17 @@ def main() -> None:
         live = proxy.live_colour()
         idle = _proxy.COLOURS[1] if live == _proxy.COLOURS[0] else _proxy.COLOURS[0]
         if not params["colour"]:
-            module.exit_json(changed=False, live_colour=live, idle_colour=idle)
+            if not params["confirm_url"]:
+                module.exit_json(changed=False, live_colour=live, idle_colour=idle)
+            try:
+                answer = _http.get(params["confirm_url"])
+            except ConductorError:
+                answer = _http.Answer(0, "")
+            module.exit_json(changed=False, live_colour=live, idle_colour=idle, serving_status=answer.status,
+                             serving_commit=answer.commit() if answer.status == 200 else "")
+        if (params["confirm_url"] or params["version_urls"]) and not commit:
+            raise ConductorError("expected_commit is required with confirm_url or version_urls: it is the commit they must report")
+        seen = [] if module.check_mode else _http.preflight(params["health_urls"], params["version_urls"], commit, params["confirm_timeout"])
         if params["proxy"] == "nginx":
             result = _proxy.flip_nginx(proxy, params["colour"], params["servers"], tag=params["tag"], **confirm)
         else:
@@ -191,7 +230,7 @@ def main() -> None:
     except ConductorError as exc:
         module.fail_json(msg=str(exc))
     output = {"changed": result.changed, "live_colour": live, "idle_colour": idle, "colour": result.colour, "previous_colour": result.previous_colour,
-              "confirmed": result.confirmed, "confirmation": result.confirmation, "seconds": round(time.monotonic() - started, 3)}
+              "preflight": seen, "confirmed": result.confirmed, "confirmation": result.confirmation, "seconds": round(time.monotonic() - started, 3)}
     if module._diff and result.changed:  # pylint: disable=protected-access
         output["diff"] = result.diff
     module.exit_json(**output)

@@ -1,7 +1,9 @@
-"""Deploy and rollback end to end: real git, a real docker daemon with compose v2, a real nginx.
+"""Deploy and rollback end to end: real git, a real docker daemon with compose v2, a real nginx
+and a real HAProxy.
 
-One environment ("itest", its own ports and directory) is built once for the module; each test
-leaves v1.1.0 live, as the first one makes it.
+One environment ("itest", its own ports and directory, behind nginx) is built once for the module;
+each test leaves v1.1.0 live, as the first one makes it. A second ("itest-haproxy") is the same
+demo behind HAProxy, switched through its runtime API.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _http, _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _http, _ledger, _proxy
 from tests.conftest import GIT_ENV
 from tests.servers import free_port
 
@@ -22,10 +24,10 @@ ENVIRONMENT = "itest"
 
 
 class Env:
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, environment: str = ENVIRONMENT, proxy: str = "nginx"):
+        self.root, self.environment = root, environment
         self.proxy_port, self.blue, self.green = free_port(), free_port(), free_port()
-        self.vars = {"DEMO_DIR": str(root), "DEMO_ENVIRONMENT": ENVIRONMENT, "DEMO_PROXY_PORT": str(self.proxy_port),
+        self.vars = {"DEMO_DIR": str(root), "DEMO_ENVIRONMENT": environment, "DEMO_PROXY": proxy, "DEMO_PROXY_PORT": str(self.proxy_port),
                      "DEMO_BLUE_PORT": str(self.blue), "DEMO_GREEN_PORT": str(self.green)}
         self.url = f"http://127.0.0.1:{self.proxy_port}"
 
@@ -48,10 +50,10 @@ class Env:
                               check=True).stdout.strip()
 
     def ledger(self) -> list[dict]:
-        return _ledger.read(str(self.root / "ledger" / f"{ENVIRONMENT}.jsonl"))
+        return _ledger.read(str(self.root / "ledger" / f"{self.environment}.jsonl"))
 
     def running(self, colour: str) -> bool:
-        out = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={ENVIRONMENT}-{colour}", "-q"],
+        out = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={self.environment}-{colour}", "-q"],
                              capture_output=True, text=True, check=True).stdout
         return bool(out.strip())
 
@@ -59,7 +61,7 @@ class Env:
         """Each running container of the environment, as 'name image'."""
         listing = subprocess.run(["docker", "ps", "--filter", "label=com.docker.compose.project", "--format", "{{.Names}} {{.Image}}"],
                                  capture_output=True, text=True, check=True).stdout.split("\n")
-        return {line for line in listing if line.startswith(f"{ENVIRONMENT}-")}
+        return {line for line in listing if line.startswith(f"{self.environment}-")}
 
     def add_release(self, tag: str, compose: str) -> None:
         """A tag on the demo repository whose release carries ``compose`` as its compose file."""
@@ -78,16 +80,37 @@ def out(done: subprocess.CompletedProcess) -> str:
     return " ".join((done.stdout + done.stderr).split())
 
 
+def make_demo(env: Env) -> Env:
+    env.demo_run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "demo"], env=env.env(), capture_output=True, text=True,
+                                  timeout=900, check=False)
+    return env
+
+
+def tear_down(env: Env) -> None:
+    for colour in ("blue", "green"):
+        subprocess.run(["docker", "compose", "-p", f"{env.environment}-{colour}", "down", "--timeout", "0"], capture_output=True, check=False)
+    subprocess.run(["nginx", "-c", str(env.root / "nginx" / "nginx.conf"), "-s", "quit"], capture_output=True, check=False)
+    subprocess.run(["pkill", "--pidfile", str(env.root / "haproxy" / f"{env.environment}.pid"), "haproxy"], capture_output=True, check=False)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """`make demo` in its own directory, environment and ports: v1.1.0, then the broken v1.2.0, then the rollback."""
-    env = Env(tmp_path_factory.mktemp("itest"))
-    env.demo_run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "demo"], env=env.env(), capture_output=True, text=True,
-                                  timeout=900, check=False)
+    env = make_demo(Env(tmp_path_factory.mktemp("itest")))
     yield env
-    for colour in ("blue", "green"):
-        subprocess.run(["docker", "compose", "-p", f"{ENVIRONMENT}-{colour}", "down", "--timeout", "0"], capture_output=True, check=False)
-    subprocess.run(["nginx", "-c", str(env.root / "nginx" / "nginx.conf"), "-s", "quit"], capture_output=True, check=False)
+    tear_down(env)
+
+
+@pytest.fixture(scope="module")
+def haproxy_demo(tmp_path_factory):
+    """The same demo behind HAProxy (DEMO_PROXY=haproxy)."""
+    env = make_demo(Env(tmp_path_factory.mktemp("itest-haproxy"), "itest-haproxy", "haproxy"))
+    yield env
+    tear_down(env)
+
+
+def haproxy_states(env: Env) -> dict[str, str]:
+    return _proxy.HAProxy(str(env.root / "haproxy" / f"{env.environment}.sock"), "maestro_demo").states()
 
 
 def test_demo_rolls_back_from_the_broken_release_to_the_prior_healthy_one(demo):
@@ -197,7 +220,8 @@ def test_service_reporting_the_wrong_commit_is_never_flipped_to(demo):
     done = demo.rollback("-e", '{"tag": "v1.0.0-wrong-image"}')
     text = out(done)
     assert done.returncode != 0
-    assert f"the service reports commit {demo.commit('v1.2.0')}, expected {demo.commit('v1.0.0')}" in text
+    assert f"preflight: http://127.0.0.1:{demo.green}/version reports commit {demo.commit('v1.2.0')}, expected {demo.commit('v1.0.0')}" in text
+    assert "Traffic was not moved: it stays on blue (v1.1.0)" in text
     assert not demo.running("green") and demo.served() == demo.commit("v1.1.0")
 
 
@@ -237,3 +261,34 @@ def test_a_second_rollback_while_one_runs_fails_clearly(demo):
     assert demo.served() == demo.commit("v1.0.0")
     back = demo.rollback("-e", '{"tag": "v1.1.0"}')
     assert back.returncode == 0 and demo.served() == demo.commit("v1.1.0")
+
+
+def test_demo_through_haproxy_rolls_back_with_the_runtime_api(haproxy_demo):
+    env = haproxy_demo
+    assert env.demo_run.returncode == 0, out(env.demo_run)[-3000:]
+    text = out(env.demo_run)
+    assert f"before the rollback: {env.url} serves: demo service v1.2.0" in text
+    assert "rollback itest-haproxy: v1.2.0 -> v1.1.0" in text and "confirmed through haproxy" in text
+    assert f"after the rollback: {env.url} serves: demo service v1.1.0" in text
+    assert env.served() == env.commit("v1.1.0")
+    assert haproxy_states(env) == {"blue": "ready", "green": "maint"}
+    last = env.ledger()[-1]
+    assert (last["event"], last["tag"]) == ("quarantined", "v1.2.0")
+
+
+def test_haproxy_failure_before_the_flip_leaves_the_server_states(haproxy_demo):
+    env = haproxy_demo
+    before = haproxy_states(env)
+    done = env.rollback("-e", '{"tag": "v1.0.0", "release_switch_deploy_timeout": 8}', DOCKER_HOST="unix:///nonexistent/docker.sock")
+    assert done.returncode != 0 and "Traffic was not moved: it stays on blue (v1.1.0)" in out(done)
+    assert haproxy_states(env) == before and env.served() == env.commit("v1.1.0")
+
+
+def test_haproxy_rollback_to_a_named_tag_and_back(haproxy_demo):
+    env = haproxy_demo
+    done = env.rollback("-e", '{"tag": "v1.0.0"}')
+    assert done.returncode == 0, out(done)[-3000:]
+    assert haproxy_states(env) == {"blue": "maint", "green": "ready"} and env.served() == env.commit("v1.0.0")
+    back = env.rollback("-e", '{"tag": "v1.1.0"}')
+    assert back.returncode == 0, out(back)[-3000:]
+    assert haproxy_states(env) == {"blue": "ready", "green": "maint"} and env.served() == env.commit("v1.1.0")

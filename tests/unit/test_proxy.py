@@ -150,3 +150,40 @@ def test_without_a_colour_the_module_only_reports(nginx, haproxy, backends, monk
     assert (out.result["live_colour"], out.result["idle_colour"]) == ("green", "blue")
     out = run(proxy_flip, {"proxy": "haproxy", "haproxy_socket": str(haproxy.socket), "haproxy_backend": haproxy.backend}, monkeypatch)
     assert (out.result["changed"], out.result["live_colour"], out.result["idle_colour"]) == (False, "blue", "green")
+
+
+def test_without_a_colour_and_with_a_confirm_url_the_module_reports_what_serves(nginx, backends, monkeypatch):
+    read = {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
+            "nginx_config": str(nginx.config), "nginx_binary": nginx.binary}
+    out = run(proxy_flip, {**read, "confirm_url": nginx.url + "/version"}, monkeypatch)
+    assert (out.result["serving_status"], out.result["serving_commit"]) == (200, BLUE_COMMIT)
+    backends["blue"].stop()
+    out = run(proxy_flip, {**read, "confirm_url": nginx.url + "/version"}, monkeypatch)
+    assert not out.failed and out.result["serving_status"] == 502 and out.result["serving_commit"] == ""
+
+
+def test_preflight_refuses_a_server_reporting_another_commit_and_moves_nothing(nginx, backends, monkeypatch):
+    before = nginx.include.read_text()
+    green = f"http://{backends['green'].address}"
+    out = run(proxy_flip, nginx_args(nginx, backends, health_urls=[green + "/healthz"], version_urls=[green + "/version"],
+                                     expected_commit="3" * 40), monkeypatch)
+    assert out.failed and out.result["msg"] == f"preflight: {green}/version reports commit {GREEN_COMMIT}, expected {'3' * 40}"
+    assert nginx.include.read_text() == before and served(nginx.url) == BLUE_COMMIT
+
+
+def test_preflight_waits_for_a_server_that_does_not_answer_then_fails(nginx, backends, monkeypatch):
+    before = nginx.include.read_text()
+    green = f"http://{backends['green'].address}"
+    backends["green"].stop()
+    out = run(proxy_flip, nginx_args(nginx, backends, health_urls=[green + "/healthz"], confirm_timeout=1), monkeypatch)
+    assert out.failed and out.result["msg"].startswith(f"preflight: {green}/healthz did not answer 200 within 1.")
+    assert nginx.include.read_text() == before and served(nginx.url) == BLUE_COMMIT
+
+
+def test_preflight_that_passes_is_reported_with_the_flip(haproxy, backends, monkeypatch):
+    green = f"http://{backends['green'].address}"
+    out = run(proxy_flip, haproxy_args(haproxy, health_urls=[green + "/healthz"], version_urls=[green + "/version"]), monkeypatch)
+    assert not out.failed and out.result["changed"] and out.result["confirmed"], out.result
+    first, second = out.result["preflight"]
+    assert first.startswith(f"{green}/healthz answered 200 after 1 attempts")
+    assert second.startswith(f"{green}/version answered commit {GREEN_COMMIT} after 1 attempts")

@@ -234,6 +234,11 @@ def test_release_dir_that_does_not_exist(release):
         verify_release(str(release.root / "nowhere"), release.tag, str(release.repo))
 
 
+def test_no_release_dir_for_an_unknown_tag_names_the_tag_and_the_nearest(release):
+    with pytest.raises(ConductorError, match=r"tag v1\.0\.1 does not exist in repository .*nearest existing tags: v1\.0\.0"):
+        verify_release(str(release.root / "v1.0.1"), "v1.0.1", str(release.repo))
+
+
 def test_repository_that_is_not_a_git_repository(release):
     problems = failed(verify_release(str(release.dir), release.tag, str(release.dir)))
     assert problems["tag_commit"] == f"repository {release.dir} is not a git repository"
