@@ -273,7 +273,7 @@ def test_demo_through_haproxy_rolls_back_with_the_runtime_api(haproxy_demo):
     assert env.served() == env.commit("v1.1.0")
     assert haproxy_states(env) == {"blue": "ready", "green": "maint"}
     last = env.ledger()[-1]
-    assert (last["event"], last["tag"]) == ("quarantined", "v1.2.0")
+    assert (last["event"], last["tag"]) == ("quarantine", "v1.2.0")
 
 
 def test_haproxy_failure_before_the_flip_leaves_the_server_states(haproxy_demo):
