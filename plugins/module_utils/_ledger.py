@@ -148,6 +148,18 @@ def state(records: list[dict], environment: str) -> LedgerState:
     return result
 
 
+def read_environment(path: str, environment: str) -> tuple[list[dict], LedgerState]:
+    """The environment's records in the ledger at ``path``, and what they say now."""
+    environment = validate_environment(environment)
+    records = [r for r in read(path) if r.get("environment") == environment]
+    return records, state(records, environment)
+
+
+def summary(current: LedgerState) -> dict:
+    """The parts of a state a playbook decides on."""
+    return {"live": current.live, "live_commit": current.live_commit, "healthy": current.healthy, "quarantined": current.quarantined}
+
+
 def prior_healthy(tags_newest_first: list[str], current: LedgerState) -> str:
     """The newest tag older than the live one with a green verdict that is not quarantined."""
     if not current.live:

@@ -190,8 +190,8 @@ def main() -> None:
     params = module.params
     try:
         environment = _ledger.validate_environment(params["environment"])
-        records = [r for r in _ledger.read(params["path"]) if r.get("environment") == environment]
-        now = {"records": records, "state": _ledger.state(records, environment)}
+        records, current = _ledger.read_environment(params["path"], environment)
+        now = {"records": records, "state": current}
         record = None if params["state"] == "query" else _planned_record(params, now)
         if record is not None and not module.check_mode:
             _ledger.append(params["path"], record)
@@ -202,10 +202,7 @@ def main() -> None:
     current = _ledger.state(records, environment)
     result = {
         "changed": record is not None,
-        "live": current.live,
-        "live_commit": current.live_commit,
-        "healthy": current.healthy,
-        "quarantined": current.quarantined,
+        **_ledger.summary(current),
         "records": records[-params["last"]:] if params["last"] > 0 else records,
     }
     if record is not None:

@@ -15,6 +15,9 @@ description:
     naming that holder. A lock past its time limit is stale: it is taken over and reported in RV(stale)."
   - Taking a lock already held by the same O(holder) changes nothing.
   - O(state=absent) gives it up; a lock held by another holder is only removed with O(force=true).
+  - "With O(ledger), taking the lock also reads the environment's ledger and returns what it says (RV(ledger)):
+    a read for update, so the run decides on a state that no other run can change until it gives the lock up.
+    When the ledger cannot be read, the lock just taken is given up again."
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -56,6 +59,12 @@ options:
     description: With O(state=absent), remove the lock even when another holder has it.
     type: bool
     default: false
+  ledger:
+    description: With O(state=present), the environment ledger (see M(maestro.conductor.release_ledger)) to read once the lock is held.
+    type: path
+  environment:
+    description: The environment whose records O(ledger) returns. Required with O(ledger).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -66,6 +75,14 @@ EXAMPLES = r"""
     purpose: rollback to {{ tag }}
     ttl: 900
     wait: 60
+
+- name: Take the lock and read the ledger it guards, in one step
+  maestro.conductor.release_lock:
+    path: /var/lib/maestro/production.lock
+    holder: "{{ run_id }}"
+    ledger: /var/lib/maestro/ledger/production.jsonl
+    environment: production
+  register: locked
 """
 
 RETURN = r"""
@@ -81,12 +98,41 @@ waited:
   description: Seconds spent waiting for another holder.
   returned: with O(state=present)
   type: float
+ledger:
+  description: With O(ledger), what the environment's records say once the lock is held.
+  returned: with O(state=present) and O(ledger)
+  type: dict
+  contains:
+    live:
+      description: The tag serving traffic according to the ledger (empty when none).
+      type: str
+    live_commit:
+      description: Its commit.
+      type: str
+    healthy:
+      description: Tags with a green verdict and no quarantine.
+      type: list
+      elements: str
+    quarantined:
+      description: Tags quarantined and not cleared.
+      type: list
+      elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _lock
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger, _lock
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+
+
+def _read_under(taken: _lock.AcquireResult, params: dict, check_mode: bool) -> dict:
+    """The ledger's summary, read with the lock held; a lock this call took is given up if that fails."""
+    try:
+        return _ledger.summary(_ledger.read_environment(params["ledger"], params["environment"])[1])
+    except ConductorError:
+        if taken.changed and not check_mode:
+            _lock.release(params["path"], params["holder"])
+        raise
 
 
 def main() -> None:
@@ -99,16 +145,24 @@ def main() -> None:
             "wait": {"type": "int", "default": 0},
             "purpose": {"type": "str", "default": ""},
             "force": {"type": "bool", "default": False},
+            "ledger": {"type": "path"},
+            "environment": {"type": "str"},
         },
+        required_by={"ledger": "environment"},
         supports_check_mode=True,
     )
     params = module.params
     try:
         if params["state"] == "present":
+            if params["ledger"]:
+                _ledger.validate_environment(params["environment"])
             taken = _lock.acquire(params["path"], params["holder"], params["ttl"], params["wait"], params["purpose"], module.check_mode)
             if taken.stale:
                 module.warn(f"took over a stale lock: {taken.stale.describe(taken.lock.acquired)}")
-            module.exit_json(**taken.as_dict())
+            result = taken.as_dict()
+            if params["ledger"]:
+                result["ledger"] = _read_under(taken, params, module.check_mode)
+            module.exit_json(**result)
         released = _lock.release(params["path"], params["holder"], params["force"], module.check_mode)
     except ConductorError as exc:
         module.fail_json(msg=str(exc))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _lock
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger, _lock
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.modules import release_lock
 from tests.unit.test_modules import run
@@ -89,3 +89,27 @@ def test_unreadable_lock_file_is_a_clear_error(tmp_path):
     path.write_text("garbage")
     with pytest.raises(ConductorError, match="lock file .* is unreadable"):
         _lock.acquire(str(path), "job-1", ttl=60)
+
+
+def test_taking_the_lock_reads_the_ledger_it_guards(tmp_path, monkeypatch):
+    ledger, path = tmp_path / "prod.jsonl", tmp_path / "prod.lock"
+    _ledger.append(str(ledger), _ledger.make_record("prod", "deployed", "v1.0.0", "ci", commit="a" * 40, verdict="green"))
+    _ledger.append(str(ledger), _ledger.make_record("staging", "deployed", "v9.0.0", "ci", commit="b" * 40, verdict="green"))
+    args = {"path": str(path), "holder": "job-1", "ledger": str(ledger), "environment": "prod"}
+    checked = run(release_lock, {**args, "_ansible_check_mode": True}, monkeypatch)
+    assert checked.result["ledger"]["live"] == "v1.0.0" and not path.exists()
+    out = run(release_lock, args, monkeypatch)
+    assert out.result["ledger"] == {"live": "v1.0.0", "live_commit": "a" * 40, "healthy": ["v1.0.0"], "quarantined": []}
+    assert json.loads(path.read_text())["holder"] == "job-1"
+
+
+def test_a_ledger_that_cannot_be_read_gives_the_lock_back(tmp_path, monkeypatch):
+    ledger, path = tmp_path / "prod.jsonl", tmp_path / "prod.lock"
+    ledger.write_text('{"v": 1, "event": "deployed"\n')
+    out = run(release_lock, {"path": str(path), "holder": "job-1", "ledger": str(ledger), "environment": "prod"}, monkeypatch)
+    assert out.failed and "line 1" in out.result["msg"]
+    assert not path.exists()
+    held = run(release_lock, {"path": str(path), "holder": "job-2"}, monkeypatch)
+    bad = run(release_lock, {"path": str(path), "holder": "job-2", "ledger": str(ledger), "environment": "prod"}, monkeypatch)
+    # a lock the holder already had is not given up because its ledger read failed
+    assert held.result["changed"] and bad.failed and json.loads(path.read_text())["holder"] == "job-2"
