@@ -18,7 +18,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_DIR ?= $(CURDIR)/.demo
 INVENTORY ?= $(CURDIR)/inventories/local/hosts.yml
 # exported only when set: an empty TAG in the environment would override a compose .env
-$(foreach v,TAG REPO RELEASE_DIR ALLOWED_SIGNERS EXPECTED_COMMIT DEMO_DIR,$(if $(value $(v)),$(eval export $(v))))
+$(foreach v,TAG REPO RELEASE_DIR ALLOWED_SIGNERS EXPECTED_COMMIT DEMO_DIR TEARDOWN,$(if $(value $(v)),$(eval export $(v))))
 
 COLLECTION_LINK := .collections/ansible_collections/maestro/conductor
 SANITY_ROOT := .build/ansible_collections/maestro/conductor
@@ -35,6 +35,8 @@ help:
 	@echo "make rollback [TAG=...]            the same back to TAG, or to the prior healthy tag"
 	@echo "make verify-release TAG=...        verify a release   [REPO=... RELEASE_DIR=... ALLOWED_SIGNERS=...]"
 	@echo "make verify-release-strict TAG=... verify strictly     [EXPECTED_COMMIT=...]"
+	@echo "make restore-drill TAG=...         restore a release from its artifacts onto the drill hosts, timed"
+	@echo "                                   [TEARDOWN=true takes the stack down after]"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
 
@@ -67,6 +69,11 @@ deploy: services
 rollback: services
 	$(playbook) playbooks/rollback.yml -e $(call extra_vars,tag=TAG)
 
+.PHONY: restore-drill
+restore-drill: services
+	@test -n "$${TAG:-}" || { echo "TAG is required: make restore-drill TAG=v1.2.3" >&2; exit 2; }
+	$(playbook) playbooks/restore_drill.yml -e $(call extra_vars,tag=TAG restore_drill_teardown=TEARDOWN)
+
 .PHONY: verify-release verify-release-strict
 verify-release verify-release-strict: setup
 	@test -n "$${TAG:-}" || { echo "TAG is required: make $@ TAG=v1.2.3" >&2; exit 2; }
@@ -82,8 +89,8 @@ build: setup
 schemas: setup
 	PYTHONPATH=.collections $(PY) docs/schemas/generate.py docs/schemas
 
-.PHONY: test test-unit test-sanity test-lint test-integration
-test: test-unit test-sanity test-lint test-integration
+.PHONY: test test-unit test-sanity test-lint test-integration test-molecule
+test: test-unit test-sanity test-lint test-integration test-molecule
 
 test-unit: services
 	$(BIN)/pytest -q tests/unit
@@ -102,6 +109,14 @@ test-lint: setup
 
 test-integration: services
 	$(BIN)/pytest -q tests/integration
+
+# The restore drill into a clean Debian container (extensions/molecule/restore_drill): the host image
+# and the demo releases it restores are made first, in .cache/ (kept: speed-ups only).
+DRILL_DEMO_DIR := $(CURDIR)/.cache/drill-demo
+test-molecule: services
+	bash scripts/drill_host_image.sh
+	DEMO_DIR=$(DRILL_DEMO_DIR) $(playbook) demo/make_releases.yml
+	DRILL_DEMO_DIR=$(DRILL_DEMO_DIR) DRILL_APT_CACHE=$(CURDIR)/.cache/drill-apt $(BIN)/molecule test -s restore_drill
 
 .PHONY: bench bench-verify bench-tags bench-rollback bench-noop
 bench: bench-verify bench-tags bench-rollback
