@@ -8,89 +8,12 @@ demo behind HAProxy, switched through its runtime API.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _http, _ledger, _proxy
-from tests.conftest import GIT_ENV
-from tests.servers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-ENVIRONMENT = "itest"
-
-
-class Env:
-    def __init__(self, root: Path, environment: str = ENVIRONMENT, proxy: str = "nginx"):
-        self.root, self.environment = root, environment
-        self.proxy_port, self.blue, self.green = free_port(), free_port(), free_port()
-        self.vars = {"DEMO_DIR": str(root), "DEMO_ENVIRONMENT": environment, "DEMO_PROXY": proxy, "DEMO_PROXY_PORT": str(self.proxy_port),
-                     "DEMO_BLUE_PORT": str(self.blue), "DEMO_GREEN_PORT": str(self.green)}
-        self.url = f"http://127.0.0.1:{self.proxy_port}"
-
-    def env(self, **extra: str) -> dict:
-        base = {k: v for k, v in os.environ.items() if k not in ("TAG", "MAKEFLAGS", "MAKELEVEL")}
-        return {**base, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), **self.vars, **extra}
-
-    def playbook(self, path: str, *extra_args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local" / "hosts.yml"),
-                               str(ROOT / path), *extra_args], env=env or self.env(), capture_output=True, text=True, timeout=600, check=False)
-
-    def rollback(self, *extra_args: str, **env: str) -> subprocess.CompletedProcess:
-        return self.playbook("playbooks/rollback.yml", *extra_args, env=self.env(**env))
-
-    def served(self) -> str:
-        return _http.get(self.url + "/version").commit()
-
-    def commit(self, tag: str) -> str:
-        return subprocess.run(["git", "-C", str(self.root / "repo"), "rev-parse", f"{tag}^{{commit}}"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-
-    def ledger(self) -> list[dict]:
-        return _ledger.read(str(self.root / "ledger" / f"{self.environment}.jsonl"))
-
-    def running(self, colour: str) -> bool:
-        out = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={self.environment}-{colour}", "-q"],
-                             capture_output=True, text=True, check=True).stdout
-        return bool(out.strip())
-
-    def containers(self) -> set[str]:
-        """Each running container of the environment, as 'name image'."""
-        listing = subprocess.run(["docker", "ps", "--filter", "label=com.docker.compose.project", "--format", "{{.Names}} {{.Image}}"],
-                                 capture_output=True, text=True, check=True).stdout.split("\n")
-        return {line for line in listing if line.startswith(f"{self.environment}-")}
-
-    def add_release(self, tag: str, compose: str) -> None:
-        """A tag on the demo repository whose release carries ``compose`` as its compose file."""
-        repo = self.root / "repo"
-        subprocess.run(["git", "-C", str(repo), "tag", "-a", "-m", tag, tag, "v1.0.0^{commit}"], env={**os.environ, **GIT_ENV}, check=True)
-        rel = self.root / "releases" / tag
-        rel.mkdir(parents=True)
-        (rel / "compose.yaml").write_text(compose)
-        plan = _bundle.plan_bundle(_bundle.BundleRequest(release_dir=str(rel), tag=tag, repo=str(repo),
-                                                         signing_key=str(self.root / "keys" / "release_signing_key")))
-        _bundle.write_bundle(plan, str(rel))
-
-
-def out(done: subprocess.CompletedProcess) -> str:
-    """Everything it printed, white space folded: the YAML callback wraps long messages."""
-    return " ".join((done.stdout + done.stderr).split())
-
-
-def make_demo(env: Env) -> Env:
-    env.demo_run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "demo"], env=env.env(), capture_output=True, text=True,
-                                  timeout=900, check=False)
-    return env
-
-
-def tear_down(env: Env) -> None:
-    for colour in ("blue", "green"):
-        subprocess.run(["docker", "compose", "-p", f"{env.environment}-{colour}", "down", "--timeout", "0"], capture_output=True, check=False)
-    subprocess.run(["nginx", "-c", str(env.root / "nginx" / "nginx.conf"), "-s", "quit"], capture_output=True, check=False)
-    subprocess.run(["pkill", "--pidfile", str(env.root / "haproxy" / f"{env.environment}.pid"), "haproxy"], capture_output=True, check=False)
+from tests.integration.demo_env import ENVIRONMENT, ROOT, Env, haproxy_states, make_demo, out, tear_down
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +30,6 @@ def haproxy_demo(tmp_path_factory):
     env = make_demo(Env(tmp_path_factory.mktemp("itest-haproxy"), "itest-haproxy", "haproxy"))
     yield env
     tear_down(env)
-
-
-def haproxy_states(env: Env) -> dict[str, str]:
-    return _proxy.HAProxy(str(env.root / "haproxy" / f"{env.environment}.sock"), "maestro_demo").states()
 
 
 def test_demo_rolls_back_from_the_broken_release_to_the_prior_healthy_one(demo):
