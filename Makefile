@@ -39,6 +39,7 @@ help:
 	@echo "                                   [TEARDOWN=true takes the stack down after]"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
+	@echo "make test-molecule                 the restore drill into a clean Debian container (part of make test)"
 
 $(VENV)/.installed: requirements.in constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -118,11 +119,17 @@ test-molecule: services
 	DEMO_DIR=$(DRILL_DEMO_DIR) $(playbook) demo/make_releases.yml
 	DRILL_DEMO_DIR=$(DRILL_DEMO_DIR) DRILL_APT_CACHE=$(CURDIR)/.cache/drill-apt $(BIN)/molecule test -s restore_drill
 
-.PHONY: bench bench-verify bench-tags bench-rollback bench-noop
-bench: bench-verify bench-tags bench-rollback
+.PHONY: bench bench-verify bench-tags bench-rollback bench-drill bench-noop
+bench: bench-verify bench-tags bench-rollback bench-drill
 
 bench-rollback: demo
 	$(PY) bench/bench_rollback.py
+
+# the drill host image and releases as test-molecule makes them
+bench-drill: services
+	bash scripts/drill_host_image.sh
+	DEMO_DIR=$(DRILL_DEMO_DIR) $(playbook) demo/make_releases.yml
+	DRILL_DEMO_DIR=$(DRILL_DEMO_DIR) $(PY) bench/bench_drill.py
 
 bench-verify: setup
 	$(PY) bench/bench_verify.py
