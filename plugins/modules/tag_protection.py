@@ -14,7 +14,8 @@ description:
   - "O(backend=git): a bare repository on the host this module runs on (a self-hosted git server over SSH). A
     C(pre-receive) hook rejects deleting or moving a protected tag unless the pusher is allowed, and accepts creating
     one. The pusher is the value of O(actor_variable) that the pusher's C(authorized_keys) entry sets, for example
-    C(command=\"env MAESTRO_ACTOR=alice git-shell -c \\\"$SSH_ORIGINAL_COMMAND\\\"\" ssh-ed25519 AAAA...). A hook
+    C(command=\"env MAESTRO_ACTOR=alice git-shell -c \\\"$SSH_ORIGINAL_COMMAND\\\"\" ssh-ed25519 AAAA...), where the
+    account's login shell (such as C(/bin/sh)) runs that forced command and git-shell limits it to git. A hook
     already there is kept: it is renamed C(pre-receive.maestro-chained) and runs after this one; O(state=absent) puts
     it back."
 author:

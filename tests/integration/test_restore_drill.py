@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.demo_env import ROOT, Env, out
+from tests.integration.demo_env import Env, out
 from tests.servers import free_port
 
 ENVIRONMENT = "itest-drill"
