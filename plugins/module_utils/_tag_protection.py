@@ -102,7 +102,8 @@ while read -r old new ref; do
     *[!0]*) what=moving ;;
     *) what=deleting ;;
   esac
-  echo "tag protection: $what ${{ref#refs/tags/}} is not allowed for ${{actor:-an unidentified pusher}}: protected tags may only be deleted or moved by {who}" >&2
+  echo "tag protection: $what ${{ref#refs/tags/}} is not allowed for ${{actor:-an unidentified pusher}}:" \
+    "protected tags may only be deleted or moved by {who}" >&2
   rejected=1
 done <<MAESTRO_INPUT
 $input

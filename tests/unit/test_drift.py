@@ -48,7 +48,7 @@ def test_a_deleted_tag_is_found(release, monkeypatch):
     git(release.repo, "tag", "-d", "v1.0.0")
     (finding,) = drift(release, monkeypatch).result["findings"]
     assert (finding["kind"], finding["found"]) == ("deleted", "absent")
-    assert finding["message"].startswith(f"tag v1.0.0 (object ") and finding["message"].endswith(f"is gone from {release.repo}")
+    assert finding["message"].startswith("tag v1.0.0 (object ") and finding["message"].endswith(f"is gone from {release.repo}")
 
 
 def test_a_protected_branch_ahead_of_the_latest_release_and_a_missing_one(release, monkeypatch):
