@@ -97,8 +97,12 @@ def test_make_without_tag_says_what_is_missing():
     assert done.returncode == 2 and "TAG is required: make verify-release TAG=v1.2.3" in done.stderr
 
 
+MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py"))
+
+
 def test_every_module_renders_in_ansible_doc():
-    for module in ("proxy_flip", "release_bundle", "release_ledger", "release_lock", "release_tags", "release_verify"):
+    assert len(MODULES) >= 8
+    for module in MODULES:
         done = subprocess.run([str(BIN / "ansible-doc"), f"maestro.conductor.{module}"], cwd=ROOT, capture_output=True, text=True,
                               env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, check=False)
         assert done.returncode == 0, done.stderr
@@ -114,6 +118,9 @@ def test_collection_builds_and_installs_from_the_tarball(tmp_path):
                                 str(tarball)], capture_output=True, text=True, check=False)
     assert installed.returncode == 0, installed.stderr
     module_dir = tmp_path / "cols" / "ansible_collections" / "maestro" / "conductor" / "plugins" / "modules"
-    assert sorted(p.name for p in module_dir.glob("*.py")) == [
-        "proxy_flip.py", "release_bundle.py", "release_ledger.py", "release_lock.py", "release_tags.py", "release_verify.py"]
+    # every module of the source, and the roles and playbooks
+    assert sorted(p.stem for p in module_dir.glob("*.py")) == MODULES
+    installed_root = module_dir.parents[1]
+    assert {p.name for p in (installed_root / "roles").iterdir()} == {"deploy", "release_switch", "restore_drill"}
+    assert (installed_root / "playbooks" / "rollback.yml").is_file() and (installed_root / "playbooks" / "restore_drill.yml").is_file()
     assert not (tmp_path / "cols" / "ansible_collections" / "maestro" / "conductor" / ".venv").exists()
