@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write, read_bytes_limited
@@ -68,11 +67,13 @@ def _bare_repository(path: str) -> str:
 
 
 def render_hook(policy: Policy, variable: str) -> str:
-    """The pre-receive hook for ``policy``: POSIX sh, with every value quoted."""
+    """The pre-receive hook for ``policy``: POSIX sh, from a policy validated by Policy.build."""
     if not _VARIABLE_RE.match(variable):
         raise ConductorError(f"actor variable {variable!r} is invalid: expected an environment variable name such as MAESTRO_ACTOR")
-    cases = "|".join(shlex.quote(f"refs/tags/{p}").replace("*", "'*'").replace("?", "'?'") for p in policy.patterns)
-    actors = " ".join(shlex.quote(a) for a in policy.allowed_actors)
+    # validated again, whoever built it: Policy.build admits no character with a meaning to sh but the glob's '*' and '?'
+    policy = Policy.build(policy.patterns, policy.allowed_actors, "present")
+    cases = "|".join(f"refs/tags/{p}" for p in policy.patterns)
+    actors = " ".join(policy.allowed_actors)
     who = ", ".join(policy.allowed_actors) or "nobody"
     return f"""#!/bin/sh
 {MARKER}.
