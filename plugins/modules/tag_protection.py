@@ -18,6 +18,17 @@ description:
     account's login shell (such as C(/bin/sh)) runs that forced command and git-shell limits it to git. A hook
     already there is kept: it is renamed C(pre-receive.maestro-chained) and runs after this one; O(state=absent) puts
     it back."
+  - "O(backend=github): a repository ruleset named O(ruleset_name) targeting tags, with the rules C(deletion), C(update)
+    and C(non_fast_forward) (creating stays open), and O(allowed_actors) as its bypass actors. An existing ruleset of
+    that name is compared field by field after normalizing and updated only when it differs."
+  - "O(backend=gitlab): one protected tag per pattern, creatable by Developers (anyone who may push). GitLab forbids
+    moving a protected tag, and deleting one by push, to everyone; Maintainers may delete one in its UI or API. There is
+    no per-actor exception, so O(allowed_actors) must be empty. GitLab cannot update a protected tag: a differing one
+    is unprotected and protected again (put back as it was if that fails)."
+  - "O(backend=gitea): one tag protection per pattern whose allowed users and teams are O(allowed_actors) (C(team:NAME)
+    for a team). Gitea lets only them create a matching tag as well, so O(allowed_actors) must not be empty."
+  - With the hosted backends the module runs where it can reach the API (usually C(localhost)), reads everything back
+    after writing and fails when the server did not apply it. The token is sent in a header only and never shown.
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -33,19 +44,48 @@ options:
   backend:
     description: Where the tags live.
     type: str
-    choices: [git]
+    choices: [git, github, gitlab, gitea]
     default: git
   repo:
-    description: With O(backend=git), the bare repository pushes go to.
+    description: With O(backend=git), the bare repository pushes go to. Required with O(backend=git).
     type: path
-    required: true
+  project:
+    description:
+      - With the hosted backends, the repository. C(owner/name) on GitHub and Gitea; the project's path
+        (C(group/subgroup/name)) or numeric id on GitLab. Required with them.
+    type: str
+  api_url:
+    description:
+      - With the hosted backends, the API root. Defaults to C(https://api.github.com) for GitHub and
+        C(https://gitlab.com/api/v4) for GitLab; required for Gitea (such as C(https://gitea.example.com/api/v1)).
+    type: str
+  token:
+    description:
+      - With the hosted backends, an API token with admin rights on the repository. Never logged or returned.
+      - If not given, the C(MAESTRO_TAG_PROTECTION_TOKEN) environment variable of the host the module runs on.
+    type: str
+  ruleset_name:
+    description: With O(backend=github), the name of the ruleset this module owns.
+    type: str
+    default: maestro release tags
+  validate_certs:
+    description: With the hosted backends, whether to check the server's TLS certificate.
+    type: bool
+    default: true
+  timeout:
+    description: With the hosted backends, seconds to wait for each API answer.
+    type: int
+    default: 30
   patterns:
     description: Globs of the protected tags.
     type: list
     elements: str
     default: ["v*"]
   allowed_actors:
-    description: Who may delete or move a protected tag.
+    description:
+      - Who may delete or move a protected tag. With O(backend=git), the names the pushers' C(authorized_keys) entries set;
+        with O(backend=github), bypass actors (C(Team:ID), C(RepositoryRole:ID), C(Integration:ID), C(OrganizationAdmin),
+        C(DeployKey)); with O(backend=gitea), user names and C(team:NAME); with O(backend=gitlab), none (see above).
     type: list
     elements: str
     default: []
@@ -59,7 +99,7 @@ options:
     choices: [present, absent]
     default: present
 requirements:
-  - a POSIX shell on the git server
+  - With O(backend=git), a POSIX shell on the git server.
 """
 
 EXAMPLES = r"""
@@ -69,6 +109,22 @@ EXAMPLES = r"""
     repo: /srv/git/app.git
     patterns: ["v*"]
     allowed_actors: [release-manager]
+
+- name: Protect release tags on GitHub (the token from the environment)
+  maestro.conductor.tag_protection:
+    backend: github
+    project: acme/app
+    allowed_actors: ["Team:1234"]
+  delegate_to: localhost
+
+- name: Protect release tags on a Gitea server
+  maestro.conductor.tag_protection:
+    backend: gitea
+    api_url: https://gitea.example.com/api/v1
+    project: acme/app
+    token: "{{ gitea_admin_token }}"
+    allowed_actors: [release-bot, "team:release-managers"]
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -84,9 +140,21 @@ policy:
   description: The normalized policy.
   returned: success
   type: dict
+protection:
+  description:
+    - With the hosted backends, what the server holds now that this policy manages, normalized (ruleset or pattern
+      name to its settings); in check mode, what it would hold.
+  returned: success
+  type: dict
+creation:
+  description: Who may create a protected tag, as the backend allows it (V(open) or V(restricted to allowed_actors)).
+  returned: success
+  type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import json
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _tag_protection
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
@@ -95,26 +163,50 @@ from ansible_collections.maestro.conductor.plugins.module_utils._common import C
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "backend": {"type": "str", "default": "git", "choices": ["git"]},
-            "repo": {"type": "path", "required": True},
+            "backend": {"type": "str", "default": "git", "choices": ["git", "github", "gitlab", "gitea"]},
+            "repo": {"type": "path"},
+            "project": {"type": "str"},
+            "api_url": {"type": "str"},
+            "token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["MAESTRO_TAG_PROTECTION_TOKEN"])},
+            "ruleset_name": {"type": "str", "default": "maestro release tags"},
+            "validate_certs": {"type": "bool", "default": True},
+            "timeout": {"type": "int", "default": 30},
             "patterns": {"type": "list", "elements": "str", "default": ["v*"]},
             "allowed_actors": {"type": "list", "elements": "str", "default": []},
             "actor_variable": {"type": "str", "default": "MAESTRO_ACTOR"},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         },
+        required_if=[("backend", "git", ["repo"]), ("backend", "github", ["project"]), ("backend", "gitlab", ["project"]),
+                     ("backend", "gitea", ["project", "api_url"])],
         supports_check_mode=True,
     )
     params = module.params
     try:
         policy = _tag_protection.Policy.build(params["patterns"], params["allowed_actors"], params["state"])
-        change = _tag_protection.ensure_git_hook(params["repo"], policy, params["actor_variable"], module.check_mode)
+        if params["backend"] == "git":
+            change = _tag_protection.ensure_git_hook(params["repo"], policy, params["actor_variable"], module.check_mode)
+        else:
+            backend = _tag_protection.hosted_backend(params["backend"], params["api_url"], params["token"] or "", params["project"],
+                                                     params["ruleset_name"], params["validate_certs"], params["timeout"])
+            hosted = _tag_protection.ensure_hosted(backend, policy, module.check_mode)
     except ConductorError as exc:
         module.fail_json(msg=str(exc))
-    result = {"changed": change.changed, "hook": change.path, "chained": change.chained,
-              "policy": {"patterns": policy.patterns, "allowed_actors": policy.allowed_actors, "state": params["state"]}}
-    if module._diff and change.changed:  # pylint: disable=protected-access
-        result["diff"] = {"before": change.before, "after": change.after, "before_header": change.path, "after_header": change.path}
+    result = {"policy": {"patterns": policy.patterns, "allowed_actors": policy.allowed_actors, "state": params["state"]}}
+    if params["backend"] == "git":
+        result.update(changed=change.changed, hook=change.path, chained=change.chained, creation="open")
+        before, after, header = change.before, change.after, change.path
+    else:
+        result.update(changed=hosted.changed, protection=hosted.after, creation=hosted.creation)
+        before, after = _yaml_like(hosted.before), _yaml_like(hosted.after)
+        header = f"{params['backend']}:{params['project']}"
+    if module._diff and result["changed"]:  # pylint: disable=protected-access
+        result["diff"] = {"before": before, "after": after, "before_header": header, "after_header": header}
     module.exit_json(**result)
+
+
+def _yaml_like(state: dict) -> str:
+    """A stable text of the normalized settings, one object a line, for --diff."""
+    return "".join(f"{name}: {json.dumps(settings, sort_keys=True)}\n" for name, settings in sorted(state.items()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,224 @@
+"""A local stand-in for the hosted git services' tag protection APIs, on loopback.
+
+GitHub, GitLab and Gitea cannot be reached from the machines these tests run on, so their clients
+are tested against this server. It implements the documented endpoints the tag_protection module
+uses, with their status codes and the shape of their answers:
+
+- GitHub: repository rulesets, ``/repos/{owner}/{repo}/rulesets[/{id}]`` (GET list of summaries,
+  GET one in full, POST 201, PUT 200, DELETE 204), ``Authorization: Bearer``.
+- GitLab: protected tags, ``/api/v4/projects/{id or url-encoded path}/protected_tags[/{name}]``
+  (GET list, GET one, POST 201 or 409 when it exists, DELETE 204), ``PRIVATE-TOKEN``.
+- Gitea: tag protections, ``/api/v1/repos/{owner}/{repo}/tag_protections[/{id}]`` (GET list,
+  GET one, POST 201, PATCH 200, DELETE 204), ``Authorization: token``.
+
+Tokens: ``admin`` may do everything, ``reader`` may only read (writes answer 403), anything else
+answers 401. An unknown repository answers 404. ``drop_writes`` makes writes answer success without
+applying them (to prove the module reads back what it wrote); every request is recorded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ADMIN, READER = "admin-token-3f9a", "reader-token-77c1"
+STAMP = "2026-11-27T00:00:00Z"
+
+
+class HostedApi:
+    def __init__(self, repositories=("acme/app",)):
+        self.repositories = set(repositories)
+        self.rulesets: dict[int, dict] = {}  # GitHub, by id
+        self.protected_tags: dict[str, dict] = {}  # GitLab, by name
+        self.protections: dict[int, dict] = {}  # Gitea, by id
+        self.ids = itertools.count(1)
+        self.drop_writes = False
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body=None) -> None:
+                data = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                with api.lock:
+                    api.requests.append((self.command, self.path))
+                    status, body = api.route(self.command, self.path, self.headers, json.loads(raw) if raw else None)
+                self._answer(status, body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815 - http.server's names
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [r for r in self.requests if r[0] != "GET"]
+
+    # --- routing -----------------------------------------------------------------------------------------------------
+
+    def route(self, method: str, raw_path: str, headers: dict, body):
+        parts = urllib.parse.urlsplit(raw_path)
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        segments = parts.path.strip("/").split("/")
+        if segments[:2] == ["api", "v4"]:
+            return self._gitlab(method, segments[2:], headers, body, query)
+        if segments[:2] == ["api", "v1"]:
+            return self._gitea(method, segments[2:], headers, body, query)
+        return self._github(method, segments, headers, body, query)
+
+    def _auth(self, token: str, method: str, messages: dict):
+        if token not in (ADMIN, READER):
+            return 401, {"message": messages[401]}
+        if token == READER and method != "GET":
+            return 403, {"message": messages[403]}
+        return None
+
+    @staticmethod
+    def _page(items: list, query: dict, size_param: str):
+        size, page = int(query.get(size_param, 30)), int(query.get("page", 1))
+        return items[(page - 1) * size:page * size]
+
+    # --- GitHub repository rulesets -------------------------------------------------------------------------------------
+
+    def _github(self, method, segments, headers, body, query):
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        denied = self._auth(token, method, {401: "Bad credentials", 403: "Resource not accessible by personal access token"})
+        if denied:
+            return denied
+        if len(segments) < 4 or segments[0] != "repos" or segments[3] != "rulesets" or "/".join(segments[1:3]) not in self.repositories:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+        if len(segments) == 4:
+            if method == "GET":
+                summaries = [{k: v for k, v in r.items() if k in ("id", "name", "target", "source_type", "source", "enforcement",
+                                                                  "node_id", "_links", "created_at", "updated_at")}
+                             for r in sorted(self.rulesets.values(), key=lambda r: r["id"])]
+                return 200, self._page(summaries, query, "per_page")
+            if method == "POST":
+                if any(r["name"] == body.get("name") for r in self.rulesets.values()):
+                    return 422, {"message": "Validation Failed", "errors": ["Name must be unique"]}
+                ruleset = self._github_ruleset(next(self.ids), "/".join(segments[1:3]), body)
+                if not self.drop_writes:
+                    self.rulesets[ruleset["id"]] = ruleset
+                return 201, ruleset
+            return 404, {"message": "Not Found"}
+        ident = int(segments[4]) if segments[4].isdigit() else -1
+        if ident not in self.rulesets:
+            return 404, {"message": "Not Found"}
+        if method == "GET":
+            return 200, self.rulesets[ident]
+        if method == "PUT":
+            ruleset = self._github_ruleset(ident, "/".join(segments[1:3]), {**self.rulesets[ident], **body})
+            if not self.drop_writes:
+                self.rulesets[ident] = ruleset
+            return 200, ruleset
+        if method == "DELETE":
+            if not self.drop_writes:
+                del self.rulesets[ident]
+            return 204, None
+        return 404, {"message": "Not Found"}
+
+    @staticmethod
+    def _github_ruleset(ident: int, repository: str, body: dict) -> dict:
+        # as GitHub answers: the fields sent, plus server-side ones, and rules may carry parameters
+        rules = [dict(rule) for rule in body.get("rules", [])]
+        for rule in rules:
+            if rule.get("type") == "update":
+                rule.setdefault("parameters", {"update_allows_fetch_and_merge": False})
+        return {"id": ident, "name": body["name"], "target": body.get("target", "branch"), "source_type": "Repository",
+                "source": repository, "enforcement": body.get("enforcement", "disabled"), "node_id": f"RRS_{ident}",
+                "conditions": body.get("conditions", {}), "rules": rules, "bypass_actors": body.get("bypass_actors", []),
+                "current_user_can_bypass": "always", "_links": {"self": {"href": f"/repos/{repository}/rulesets/{ident}"}},
+                "created_at": STAMP, "updated_at": STAMP}
+
+    # --- GitLab protected tags --------------------------------------------------------------------------------------------
+
+    def _gitlab(self, method, segments, headers, body, query):
+        denied = self._auth(headers.get("PRIVATE-TOKEN", ""), method, {401: "401 Unauthorized", 403: "403 Forbidden"})
+        if denied:
+            return denied
+        if len(segments) < 3 or segments[0] != "projects" or segments[2] != "protected_tags" \
+                or urllib.parse.unquote(segments[1]) not in self.repositories:
+            return 404, {"message": "404 Project Not Found"}
+        if len(segments) == 3:
+            if method == "GET":
+                return 200, self._page([self.protected_tags[n] for n in sorted(self.protected_tags)], query, "per_page")
+            if method == "POST":
+                name = body.get("name", "")
+                if name in self.protected_tags:
+                    return 409, {"message": f"Protected tag '{name}' already exists"}
+                level = int(body.get("create_access_level", 40))
+                tag = {"name": name, "create_access_levels": [
+                    {"id": next(self.ids), "access_level": level, "access_level_description":
+                     {0: "No one", 30: "Developers + Maintainers", 40: "Maintainers"}.get(level, "Custom"),
+                     "user_id": None, "group_id": None, "deploy_key_id": None}]}
+                if not self.drop_writes:
+                    self.protected_tags[name] = tag
+                return 201, tag
+            return 404, {"message": "404 Not Found"}
+        name = urllib.parse.unquote(segments[3])
+        if name not in self.protected_tags:
+            return 404, {"message": "404 Not found"}
+        if method == "GET":
+            return 200, self.protected_tags[name]
+        if method == "DELETE":
+            if not self.drop_writes:
+                del self.protected_tags[name]
+            return 204, None
+        return 405, {"message": "405 Method Not Allowed"}
+
+    # --- Gitea tag protections --------------------------------------------------------------------------------------------
+
+    def _gitea(self, method, segments, headers, body, query):
+        token = headers.get("Authorization", "").removeprefix("token ")
+        denied = self._auth(token, method, {401: "token is required", 403: "user should be an owner or a collaborator with admin write"})
+        if denied:
+            return denied
+        if len(segments) < 4 or segments[0] != "repos" or segments[3] != "tag_protections" \
+                or "/".join(segments[1:3]) not in self.repositories:
+            return 404, {"message": "The target couldn't be found.", "errors": []}
+        if len(segments) == 4:
+            if method == "GET":
+                return 200, self._page([self.protections[i] for i in sorted(self.protections)], query, "limit")
+            if method == "POST":
+                ident = next(self.ids)
+                protection = {"id": ident, "name_pattern": body.get("name_pattern", ""),
+                              "whitelist_usernames": body.get("whitelist_usernames") or [],
+                              "whitelist_teams": body.get("whitelist_teams") or [], "created_at": STAMP, "updated_at": STAMP}
+                if not self.drop_writes:
+                    self.protections[ident] = protection
+                return 201, protection
+            return 404, {"message": "The target couldn't be found."}
+        ident = int(segments[4]) if segments[4].isdigit() else -1
+        if ident not in self.protections:
+            return 404, {"message": "The target couldn't be found."}
+        if method == "GET":
+            return 200, self.protections[ident]
+        if method == "PATCH":
+            updated = {**self.protections[ident], **{k: v for k, v in body.items() if v is not None}, "updated_at": STAMP}
+            if not self.drop_writes:
+                self.protections[ident] = updated
+            return 200, updated
+        if method == "DELETE":
+            if not self.drop_writes:
+                del self.protections[ident]
+            return 204, None
+        return 405, {"message": "Method Not Allowed"}
