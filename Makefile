@@ -25,7 +25,8 @@ SANITY_ROOT := .build/ansible_collections/maestro/conductor
 
 # $(call extra_vars,name=ENVVAR ...): a JSON object of the named, non-empty environment variables.
 extra_vars = "$$($(PY) -c 'import json, os, sys; print(json.dumps({k: os.environ[v] for k, v in (a.split("=", 1) for a in sys.argv[1:]) if os.environ.get(v)}))' $(1))"
-playbook = $(BIN)/ansible-playbook -i $(INVENTORY)
+# PLAYBOOK_ARGS="--check --diff" (or -v, --limit ...) passes through to every playbook target
+playbook = $(BIN)/ansible-playbook -i $(INVENTORY) $(PLAYBOOK_ARGS)
 
 .PHONY: help
 help:
@@ -37,6 +38,12 @@ help:
 	@echo "make verify-release-strict TAG=... verify strictly     [EXPECTED_COMMIT=...]"
 	@echo "make restore-drill TAG=...         restore a release from its artifacts onto the drill hosts, timed"
 	@echo "                                   [TEARDOWN=true takes the stack down after]"
+	@echo "make protect-tags REPO=...         protect release tags on the git server's bare repository REPO"
+	@echo "make protect-tags BACKEND=github PROJECT=owner/name   ... or on GitHub, GitLab, Gitea [API_URL=...]"
+	@echo "                                   [ACTORS=a,b PATTERNS=v* STATE=absent]; token in MAESTRO_TAG_PROTECTION_TOKEN"
+	@echo "make check-drift [REMOTE=...]      release tags moved, deleted or re-created; branches not at the release"
+	@echo "                                   [BRANCHES=main,release FAIL_ON_DRIFT=false]  (make protect-tags ends with it)"
+	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
 	@echo "make test-molecule                 the restore drill into a clean Debian container (part of make test)"
@@ -74,6 +81,16 @@ rollback: services
 restore-drill: services
 	@test -n "$${TAG:-}" || { echo "TAG is required: make restore-drill TAG=v1.2.3" >&2; exit 2; }
 	$(playbook) playbooks/restore_drill.yml -e $(call extra_vars,tag=TAG restore_drill_teardown=TEARDOWN)
+
+.PHONY: protect-tags
+protect-tags: setup
+	$(playbook) playbooks/tag_protection.yml \
+	  -e $(call extra_vars,backend=BACKEND repo=REPO project=PROJECT api_url=API_URL allowed_actors=ACTORS patterns=PATTERNS state=STATE)
+
+.PHONY: check-drift
+check-drift: setup
+	$(playbook) playbooks/tag_protection.yml --tags drift \
+	  -e $(call extra_vars,drift_remote=REMOTE protected_branches=BRANCHES fail_on_drift=FAIL_ON_DRIFT)
 
 .PHONY: verify-release verify-release-strict
 verify-release verify-release-strict: setup

@@ -114,3 +114,72 @@ def test_over_ssh_only_the_allowed_key_deletes_or_moves_and_anyone_creates(serve
     removed = server.protect(allowed_actors=["alice"], state="absent")
     assert removed.returncode == 0, out(removed)[-3000:]
     assert server.read(f"{REPO}/hooks/pre-receive") == "#!/bin/sh\ncat >> /tmp/existing-hook.log\n"
+
+
+def make_protect(env: dict, **variables: str) -> subprocess.CompletedProcess:
+    """`make protect-tags` as an operator types it, with the embedded local inventory."""
+    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "protect-tags", *(f"{k}={v}" for k, v in variables.items())],
+                          capture_output=True, text=True, check=False, env={**os.environ, **env}, timeout=300)
+
+
+def recap(done: subprocess.CompletedProcess) -> str:
+    return done.stdout.split("PLAY RECAP")[-1]
+
+
+def test_make_protect_tags_on_a_local_bare_repository(tmp_path):
+    bare = tmp_path / "app.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    done = make_protect({}, REPO=str(bare), ACTORS="alice,bob")
+    assert done.returncode == 0 and "changed=1" in recap(done), out(done)[-3000:]
+    assert "delete or move: alice, bob; create: open" in out(done)
+    assert "MAESTRO_ACTOR" in (bare / "hooks" / "pre-receive").read_text()
+    assert "changed=0" in recap(make_protect({}, REPO=str(bare), ACTORS="alice,bob"))
+    missing = make_protect({}, REPO=str(tmp_path / "nope.git"))
+    assert missing.returncode != 0 and f"repository {tmp_path / 'nope.git'} does not exist" in out(missing)
+
+
+@pytest.mark.parametrize(("backend", "root", "actors"), [("github", "", "Team:42"), ("gitlab", "/api/v4", ""),
+                                                         ("gitea", "/api/v1", "release-bot,team:releasers")])
+def test_make_protect_tags_on_a_hosted_service(backend, root, actors):
+    # GitHub, GitLab and Gitea cannot be reached from here: tests/hosted_api.py serves their documented
+    # endpoints on loopback, and the playbook talks to it as it would to the real service
+    from tests.hosted_api import ADMIN, HostedApi  # pylint: disable=import-outside-toplevel
+
+    api = HostedApi()
+    try:
+        token = {"MAESTRO_TAG_PROTECTION_TOKEN": ADMIN, "ANSIBLE_VERBOSITY": "3"}
+        variables = {"BACKEND": backend, "PROJECT": "acme/app", "API_URL": api.url + root, "ACTORS": actors}
+        check = make_protect(token, **variables, PLAYBOOK_ARGS="--check --diff")
+        done = make_protect(token, **variables)
+        again = make_protect(token, **variables)
+        wrong = make_protect({**token, "MAESTRO_TAG_PROTECTION_TOKEN": "not-the-token-5521"}, **variables)
+    finally:
+        api.stop()
+    assert check.returncode == 0 and "changed=1" in recap(check), out(check)[-3000:]
+    assert done.returncode == 0 and "changed=1" in recap(done), out(done)[-3000:]
+    assert again.returncode == 0 and "changed=0" in recap(again), out(again)[-3000:]
+    held = api.rulesets or api.protected_tags or api.protections
+    assert len(held) == 1, "one protection for the one pattern, none from the check-mode run"
+    assert wrong.returncode != 0 and ": 401 the token was rejected" in out(wrong)
+    for run in (check, done, again, wrong):
+        assert ADMIN not in run.stdout + run.stderr and "not-the-token-5521" not in run.stdout + run.stderr
+
+
+def test_make_check_drift_turns_red_when_a_release_tag_moves(release):
+    # the embedded inventory pointed at a repository and release of the test's own (DEMO_DIR), and at
+    # a proxy port where nothing listens: no running commit to compare
+    env = {**os.environ, "DEMO_DIR": str(release.root), "DEMO_PROXY_PORT": str(free_port())}
+
+    def check(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "check-drift", *extra], capture_output=True, text=True,
+                              check=False, env=env, timeout=300)
+
+    clean = check()
+    assert clean.returncode == 0 and "drift: none" in out(clean), out(clean)[-3000:]
+    commit(release.repo, "hotfix on main, not released")
+    git(release.repo, "tag", "-f", "-a", "-m", "moved", "v1.0.0")
+    moved = check()
+    assert moved.returncode != 0, out(moved)[-3000:]
+    assert f"tag v1.0.0 moved on {release.repo}" in out(moved)
+    report = check("FAIL_ON_DRIFT=false", "BRANCHES=main")
+    assert report.returncode == 0 and "drift: tag v1.0.0 moved" in out(report), out(report)[-3000:]
