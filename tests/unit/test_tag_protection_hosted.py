@@ -205,3 +205,19 @@ def test_unknown_backend_is_refused_by_the_core_too():
 def test_gitea_requires_its_api_url(api, monkeypatch):
     out = run(tag_protection, {k: v for k, v in args(api, "gitea").items() if k != "api_url"}, monkeypatch)
     assert out.failed and "api_url" in out.result["msg"]
+
+
+def test_gitlab_puts_the_old_protection_back_when_protecting_again_fails(api, monkeypatch):
+    api.protected_tags["v*"] = {"name": "v*", "create_access_levels": [{"id": 9, "access_level": 40, "access_level_description": "Maintainers"}]}
+    original, refused = api.route, []
+
+    def refuse_one_create(method, path, headers, body):
+        if method == "POST" and body.get("create_access_level") == 30 and not refused:
+            refused.append(path)
+            return 422, {"message": "create_access_level is invalid"}
+        return original(method, path, headers, body)
+
+    api.route = refuse_one_create
+    out = run(tag_protection, args(api, "gitlab"), monkeypatch)
+    assert out.failed and "422" in out.result["msg"] and "the protection of v* was put back as it was" in out.result["msg"]
+    assert held(api, "gitlab") == {"v*": [40]}, "never left unprotected"
