@@ -23,7 +23,8 @@ from ansible_collections.maestro.conductor.plugins.module_utils._common import C
 _MAX_BODY = 4 * 1024 * 1024
 _PER_PAGE = 100
 _MAX_PAGES = 50
-_SAFE_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+$")
+_SAFE_HOST_RE = re.compile(r"^[A-Za-z0-9.:-]+$")  # a name, IPv4, or IPv6 without its brackets
+_TOKEN_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")
 
 # what each status means for the person running the playbook
 _STATUS_HINTS = {
@@ -66,6 +67,8 @@ class Client:
     def __init__(self, service: Service, api_url: str, token: str, validate_certs: bool = True, timeout: int = 30):
         if not token:
             raise ConductorError(f"token is missing: {service.name} needs an API token (give token, or set MAESTRO_TAG_PROTECTION_TOKEN)")
+        if not _TOKEN_RE.match(token):  # before use: a control character would end the header early, and its error quote the token
+            raise ConductorError(f"token is invalid: expected one line of printable characters without spaces ({len(token)} characters given)")
         self.service, self.api_url, self._token = service, validate_api_url(api_url), token
         self.validate_certs, self.timeout = validate_certs, timeout
 
@@ -111,13 +114,17 @@ class Client:
     def list_all(self, path: str, page_size_param: str = "per_page") -> list:
         """Every item of a paginated list (pages of 100 until a short one)."""
         items: list = []
+        previous = None
         for page in range(1, _MAX_PAGES + 1):
             answer = self.request("GET", path, query={page_size_param: _PER_PAGE, "page": page})
             if not isinstance(answer, list):
                 raise ConductorError(f"{self.service.name} API GET {path}: expected a list, got {type(answer).__name__}")
+            if answer == previous:  # a server that does not page this list answers every page with all of it
+                return items
             items.extend(answer)
             if len(answer) < _PER_PAGE:
                 return items
+            previous = answer
         raise ConductorError(f"{self.service.name} API GET {path}: more than {_MAX_PAGES * _PER_PAGE} items")
 
 

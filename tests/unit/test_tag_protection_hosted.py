@@ -175,6 +175,7 @@ def test_a_server_that_echoes_the_token_has_it_masked(api, monkeypatch):
 
 @pytest.mark.parametrize(("backend", "extra", "words"), [
     ("github", {"token": ""}, "token is missing"),
+    ("gitlab", {"token": "abc\nX-Injected: 1"}, "token is invalid: expected one line"),
     ("github", {"project": "acme"}, "expects owner/name"),
     ("github", {"project": "acme/../etc"}, "expects owner/name"),
     ("github", {"allowed_actors": ["alice"]}, "cannot name single users"),
@@ -221,3 +222,14 @@ def test_gitlab_puts_the_old_protection_back_when_protecting_again_fails(api, mo
     out = run(tag_protection, args(api, "gitlab"), monkeypatch)
     assert out.failed and "422" in out.result["msg"] and "the protection of v* was put back as it was" in out.result["msg"]
     assert held(api, "gitlab") == {"v*": [40]}, "never left unprotected"
+
+
+def test_a_list_the_server_does_not_page_is_read_once(api, monkeypatch):
+    for number in range(150):
+        api.protections[1000 + number] = {"id": 1000 + number, "name_pattern": f"other-{number}-*", "whitelist_usernames": ["x"],
+                                          "whitelist_teams": []}
+    monkeypatch.setattr(api, "_page", lambda items, query, size_param: items)  # every page answers the whole list
+    out = run(tag_protection, args(api, "gitea"), monkeypatch)
+    assert not out.failed and out.result["changed"] is True, out.result
+    assert run(tag_protection, args(api, "gitea"), monkeypatch).result["changed"] is False
+    assert len(api.protections) == 151
