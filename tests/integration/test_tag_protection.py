@@ -136,6 +136,8 @@ def test_make_protect_tags_on_a_local_bare_repository(tmp_path):
     assert "changed=0" in recap(make_protect({}, REPO=str(bare), ACTORS="alice,bob"))
     missing = make_protect({}, REPO=str(tmp_path / "nope.git"))
     assert missing.returncode != 0 and f"repository {tmp_path / 'nope.git'} does not exist" in out(missing)
+    unknown = make_protect({}, BACKEND="bitbucket", PROJECT="acme/app")
+    assert unknown.returncode != 0 and "backend is git, github, gitlab or gitea (given: bitbucket)" in out(unknown)
 
 
 @pytest.mark.parametrize(("backend", "root", "actors"), [("github", "", "Team:42"), ("gitlab", "/api/v4", ""),

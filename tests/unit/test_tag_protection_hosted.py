@@ -233,3 +233,9 @@ def test_a_list_the_server_does_not_page_is_read_once(api, monkeypatch):
     assert not out.failed and out.result["changed"] is True, out.result
     assert run(tag_protection, args(api, "gitea"), monkeypatch).result["changed"] is False
     assert len(api.protections) == 151
+
+
+def test_an_unknown_backend_is_refused_with_the_ones_there_are(api, monkeypatch):
+    out = run(tag_protection, {"backend": "bitbucket", "project": "acme/app", "token": ADMIN}, monkeypatch)
+    assert out.failed and "backend must be one of: git, github, gitlab, gitea, got: bitbucket" in out.result["msg"]
+    assert api.requests == []
