@@ -18,16 +18,23 @@ class Answer:
     status: int
     body: str
 
+    def _json(self) -> dict:
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
     def commit(self) -> str:
         """The commit a /version-style answer reports: JSON {"commit": ...} or the bare id."""
         text = self.body.strip()
         if not text.startswith("{"):
             return text  # a bare id; an all-digit one would otherwise parse as a JSON number
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return ""
-        return str(data.get("commit", "")) if isinstance(data, dict) else ""
+        return str(self._json().get("commit", ""))
+
+    def tag(self) -> str:
+        """The tag a JSON /version answer names ("" when it names none)."""
+        return str(self._json().get("tag", "")) if self.body.strip().startswith("{") else ""
 
 
 def get(url: str, timeout: float = 5.0) -> Answer:

@@ -91,6 +91,13 @@ options:
     type: list
     elements: str
     default: []
+  colour_version_urls:
+    description:
+      - Without O(colour), each colour's own version URL (bypassing the proxy). The idle colour's is asked once, and
+        what it reports returned as RV(idle_status), RV(idle_commit) and RV(idle_tag), so that a caller can see that
+        the idle colour already runs a release and need not start it again.
+    type: dict
+    default: {}
   confirm_timeout:
     description: Seconds to wait for the preflight to pass, and again for the expected commit to answer through the proxy.
     type: int
@@ -146,6 +153,18 @@ serving_status:
   description: Without O(colour), the HTTP status at O(confirm_url) now (V(0) when nothing answers).
   returned: when O(confirm_url) is given without O(colour)
   type: int
+idle_status:
+  description: Without O(colour), the HTTP status of the idle colour's URL in O(colour_version_urls) (V(0) when nothing answers).
+  returned: when O(colour_version_urls) names the idle colour and O(colour) is not given
+  type: int
+idle_commit:
+  description: Without O(colour), the commit the idle colour reports (empty unless it answered 200).
+  returned: when O(colour_version_urls) names the idle colour and O(colour) is not given
+  type: str
+idle_tag:
+  description: Without O(colour), the tag the idle colour reports, when its answer names one.
+  returned: when O(colour_version_urls) names the idle colour and O(colour) is not given
+  type: str
 preflight:
   description: What each of O(health_urls) and O(version_urls) answered before the flip.
   returned: success, outside check mode
@@ -191,6 +210,7 @@ def main() -> None:
             "expected_commit": {"type": "str"},
             "health_urls": {"type": "list", "elements": "str", "default": []},
             "version_urls": {"type": "list", "elements": "str", "default": []},
+            "colour_version_urls": {"type": "dict", "default": {}},
             "confirm_timeout": {"type": "int", "default": 30},
         },
         required_if=[
@@ -212,14 +232,8 @@ def main() -> None:
         live = proxy.live_colour()
         idle = _proxy.COLOURS[1] if live == _proxy.COLOURS[0] else _proxy.COLOURS[0]
         if not params["colour"]:
-            if not params["confirm_url"]:
-                module.exit_json(changed=False, live_colour=live, idle_colour=idle)
-            try:
-                answer = _http.get(params["confirm_url"])
-            except ConductorError:
-                answer = _http.Answer(0, "")
-            module.exit_json(changed=False, live_colour=live, idle_colour=idle, serving_status=answer.status,
-                             serving_commit=answer.commit() if answer.status == 200 else "")
+            module.exit_json(changed=False, live_colour=live, idle_colour=idle, **_read(params["confirm_url"], "serving", 5.0),
+                             **_read(params["colour_version_urls"].get(idle), "idle", 2.0))
         if (params["confirm_url"] or params["version_urls"]) and not commit:
             raise ConductorError("expected_commit is required with confirm_url or version_urls: it is the commit they must report")
         seen = [] if module.check_mode else _http.preflight(params["health_urls"], params["version_urls"], commit, params["confirm_timeout"])
@@ -234,6 +248,21 @@ def main() -> None:
     if module._diff and result.changed:  # pylint: disable=protected-access
         output["diff"] = result.diff
     module.exit_json(**output)
+
+
+def _read(url: str | None, prefix: str, timeout: float) -> dict:
+    """What ``url`` reports now, as ``{prefix}_status``, ``{prefix}_commit`` (and ``idle_tag``); {} without a URL."""
+    if not url:
+        return {}
+    try:
+        answer = _http.get(url, timeout=timeout)
+    except ConductorError:
+        answer = _http.Answer(0, "")
+    ok = answer.status == 200
+    read = {f"{prefix}_status": answer.status, f"{prefix}_commit": answer.commit() if ok else ""}
+    if prefix == "idle":
+        read["idle_tag"] = answer.tag() if ok else ""
+    return read
 
 
 if __name__ == "__main__":

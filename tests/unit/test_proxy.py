@@ -162,6 +162,20 @@ def test_without_a_colour_and_with_a_confirm_url_the_module_reports_what_serves(
     assert not out.failed and out.result["serving_status"] == 502 and out.result["serving_commit"] == ""
 
 
+def test_without_a_colour_the_module_reports_what_the_idle_colour_runs(nginx, backends, monkeypatch):
+    read = {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
+            "nginx_config": str(nginx.config), "nginx_binary": nginx.binary,
+            "colour_version_urls": {colour: f"http://{backend.address}/version" for colour, backend in backends.items()}}
+    run(proxy_flip, nginx_args(nginx, backends), monkeypatch)  # green live, blue idle
+    out = run(proxy_flip, read, monkeypatch)
+    assert out.result["idle_colour"] == "blue"
+    blue = backends["blue"]
+    assert (out.result["idle_status"], out.result["idle_commit"], out.result["idle_tag"]) == (200, blue.commit, blue.tag)
+    blue.stop()
+    out = run(proxy_flip, read, monkeypatch)
+    assert not out.failed and (out.result["idle_status"], out.result["idle_commit"], out.result["idle_tag"]) == (0, "", "")
+
+
 def test_preflight_refuses_a_server_reporting_another_commit_and_moves_nothing(nginx, backends, monkeypatch):
     before = nginx.include.read_text()
     green = f"http://{backends['green'].address}"
