@@ -45,9 +45,16 @@ class Env:
         return _ledger.read(str(self.root / "ledger" / f"{self.environment}.jsonl"))
 
     def running(self, colour: str) -> bool:
-        out = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={self.environment}-{colour}", "-q"],
-                             capture_output=True, text=True, check=True).stdout
-        return bool(out.strip())
+        return bool(self.started(colour))
+
+    def started(self, colour: str) -> str:
+        """The ids and start times of the colour's running containers: what changes when it is started again."""
+        ids = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={self.environment}-{colour}", "-q"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        if not ids:
+            return ""
+        return subprocess.run(["docker", "inspect", "--format", "{{.Id}} {{.State.StartedAt}}", *ids], capture_output=True, text=True,
+                              check=True).stdout.strip()
 
     def containers(self) -> set[str]:
         """Each running container of the environment, as 'name image'."""

@@ -37,6 +37,8 @@ def test_demo_rolls_back_from_the_broken_release_to_the_prior_healthy_one(demo):
     assert demo.demo_run.returncode == 0, text[-3000:]
     assert "before the rollback: " + demo.url + " serves: demo service v1.2.0" in text and "checkout BROKEN" in text
     assert "rollback itest: v1.2.0 -> v1.1.0" in text and "quarantined: v1.2.0" in text and "time-to-green: " in text
+    # blue still ran v1.1.0 when traffic left it: the rollback is a verified flip back to it
+    assert "deploy: blue already ran v1.1.0 (its tag and commit answered): reused as it runs, not started again" in text
     assert "after the rollback: " + demo.url + " serves: demo service v1.1.0" in text
     assert demo.served() == demo.commit("v1.1.0")
     last = demo.ledger()[-2:]
@@ -63,6 +65,28 @@ def test_rollback_to_the_tag_already_live_changes_nothing(demo):
     assert "was already live on blue; nothing to do" in done.stdout
     assert "changed=0" in done.stdout.split("PLAY RECAP")[-1]
     assert len(demo.ledger()) == before and demo.served() == demo.commit("v1.1.0")
+
+
+def test_rollback_to_the_release_the_idle_colour_still_runs_is_a_flip(demo):
+    away = demo.rollback("-e", '{"tag": "v1.0.0"}')
+    assert away.returncode == 0, out(away)[-3000:]
+    assert "reused as it runs" not in away.stdout, "green did not run v1.0.0: it had to be started"
+    blue = demo.started("blue")
+    assert blue, "blue keeps running v1.1.0 after traffic left it"
+    back = demo.rollback("-e", '{"tag": "v1.1.0"}')
+    assert back.returncode == 0, out(back)[-3000:]
+    assert "deploy: blue already ran v1.1.0 (its tag and commit answered): reused as it runs, not started again" in out(back)
+    assert demo.started("blue") == blue, "the same containers, not started again"
+    assert demo.served() == demo.commit("v1.1.0")
+    assert demo.ledger()[-2]["event"] == "rollback" and demo.ledger()[-2]["tag"] == "v1.1.0"
+    # and without reuse, the same rollback starts the colour through compose as a first deploy would
+    demo.rollback("-e", '{"tag": "v1.0.0"}')
+    again = demo.rollback("-e", '{"tag": "v1.1.0", "release_switch_reuse_idle": false}')
+    # later tests look for containers of v1.0.0 as a sign of a deploy: leave green running none
+    subprocess.run(["docker", "compose", "--project-name", f"{demo.environment}-green", "down", "--timeout", "0"], capture_output=True,
+                   check=True)
+    assert again.returncode == 0 and "reused as it runs" not in again.stdout, out(again)[-3000:]
+    assert "Deploy to the idle colour" in again.stdout and demo.served() == demo.commit("v1.1.0")
 
 
 def test_check_mode_shows_the_flip_and_changes_nothing(demo):
