@@ -31,7 +31,7 @@ playbook = $(BIN)/ansible-playbook -i $(INVENTORY) $(PLAYBOOK_ARGS)
 .PHONY: help
 help:
 	@echo "make demo                          demo releases and proxy, a broken release live, then the rollback"
-	@echo "make demo-down                     take the demo's blue and green stacks down"
+	@echo "make demo-down                     stop the demo: its blue and green stacks, its nginx and HAProxy"
 	@echo "make test                          unit, sanity, lint and integration tests"
 	@echo "make deploy TAG=...                verify, deploy to the idle colour, flip, confirm, record"
 	@echo "make rollback [TAG=...]            the same back to TAG, or to the prior healthy tag"
@@ -70,10 +70,14 @@ services: setup
 demo: services
 	$(playbook) demo/main.yml
 
-# the demo's blue and green stacks taken down; its files under .demo/ stay, and make demo starts afresh
+# the demo's blue and green stacks and its proxies stopped; its files under .demo/ stay, and make demo
+# starts afresh
 .PHONY: demo-down
 demo-down:
 	for colour in blue green; do docker compose --project-name "$${DEMO_ENVIRONMENT:-demo}-$$colour" down --timeout 5; done
+	demo="$${DEMO_DIR:-$(CURDIR)/.demo}"; \
+	  if [ -f "$$demo/nginx/nginx.pid" ]; then nginx -c "$$demo/nginx/nginx.conf" -s quit || true; fi; \
+	  for pid in "$$demo"/haproxy/*.pid; do [ -f "$$pid" ] && pkill --pidfile "$$pid" haproxy || true; done
 
 .PHONY: deploy rollback
 deploy: services
