@@ -165,11 +165,14 @@ class HostedApi:
                 name = body.get("name", "")
                 if name in self.protected_tags:
                     return 409, {"message": f"Protected tag '{name}' already exists"}
-                level = int(body.get("create_access_level", 40))
+                # create_access_level, and allowed_to_create entries ({access_level}, {user_id}, {group_id} or
+                # {deploy_key_id}) each answered as one create access level
+                entries = [{"access_level": int(body.get("create_access_level", 40))}] + list(body.get("allowed_to_create") or [])
                 tag = {"name": name, "create_access_levels": [
-                    {"id": next(self.ids), "access_level": level, "access_level_description":
-                     {0: "No one", 30: "Developers + Maintainers", 40: "Maintainers"}.get(level, "Custom"),
-                     "user_id": None, "group_id": None, "deploy_key_id": None}]}
+                    {"id": next(self.ids), "access_level": entry.get("access_level", 40), "access_level_description":
+                     {0: "No one", 30: "Developers + Maintainers", 40: "Maintainers"}.get(entry.get("access_level", 40), "Custom"),
+                     "user_id": entry.get("user_id"), "group_id": entry.get("group_id"), "deploy_key_id": entry.get("deploy_key_id")}
+                    for entry in entries]}
                 if not self.drop_writes:
                     self.protected_tags[name] = tag
                 return 201, tag

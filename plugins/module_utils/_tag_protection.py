@@ -292,8 +292,26 @@ class GitLabProtectedTags(HostedBackend):
         return {tag["name"]: (tag["name"], self.normalize(tag)) for tag in self.client.list_all(self.path)
                 if isinstance(tag, dict) and tag.get("name") in wanted}
 
+    @staticmethod
+    def _body(name: str, settings: dict) -> dict:
+        """The protect request for normalized ``settings``: the first role level as create_access_level, the
+        rest (users, groups, deploy keys, other levels) as allowed_to_create, the form GitLab takes them in."""
+        levels = {label: level for level, label in _GITLAB_LEVELS.items()}
+        body: dict = {"name": name}
+        others = []
+        for entry in settings["create"]:
+            kind, ident = entry.partition(":")[::2]
+            level = levels.get(entry, int(ident) if kind == "access_level" else None)
+            if level is not None and "create_access_level" not in body:
+                body["create_access_level"] = level
+            else:
+                others.append({"access_level": level} if level is not None else {f"{kind}_id": int(ident)})
+        if others:
+            body["allowed_to_create"] = others
+        return body
+
     def create(self, name: str, settings: dict) -> None:
-        self.client.request("POST", self.path, body={"name": name, "create_access_level": GITLAB_DEVELOPER})
+        self.client.request("POST", self.path, body=self._body(name, settings))
 
     def update(self, name: str, ident, old: dict, new: dict) -> None:
         # GitLab has no update for a protected tag: unprotect and protect again, and put the old one
@@ -302,9 +320,7 @@ class GitLabProtectedTags(HostedBackend):
         try:
             self.create(name, new)
         except ConductorError as exc:
-            levels = {v: k for k, v in _GITLAB_LEVELS.items()}
-            restore = [levels[c] for c in old.get("create", []) if c in levels] or [GITLAB_DEVELOPER]
-            self.client.request("POST", self.path, body={"name": name, "create_access_level": restore[0]})
+            self.create(name, old)
             raise ConductorError(f"{exc}; the protection of {name} was put back as it was") from None
 
     def delete(self, name: str, ident) -> None:

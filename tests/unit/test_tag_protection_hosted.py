@@ -209,7 +209,9 @@ def test_gitea_requires_its_api_url(api, monkeypatch):
 
 
 def test_gitlab_puts_the_old_protection_back_when_protecting_again_fails(api, monkeypatch):
-    api.protected_tags["v*"] = {"name": "v*", "create_access_levels": [{"id": 9, "access_level": 40, "access_level_description": "Maintainers"}]}
+    api.protected_tags["v*"] = {"name": "v*", "create_access_levels": [
+        {"id": 9, "access_level": 40, "access_level_description": "Maintainers"},
+        {"id": 10, "access_level": 40, "access_level_description": "Release Bot", "user_id": 7}]}
     original, refused = api.route, []
 
     def refuse_one_create(method, path, headers, body):
@@ -221,7 +223,8 @@ def test_gitlab_puts_the_old_protection_back_when_protecting_again_fails(api, mo
     api.route = refuse_one_create
     out = run(tag_protection, args(api, "gitlab"), monkeypatch)
     assert out.failed and "422" in out.result["msg"] and "the protection of v* was put back as it was" in out.result["msg"]
-    assert held(api, "gitlab") == {"v*": [40]}, "never left unprotected"
+    assert held(api, "gitlab") == {"v*": [40, 40]}, "never left unprotected"
+    assert _tag_protection.GitLabProtectedTags.normalize(api.protected_tags["v*"]) == {"create": ["maintainer", "user:7"]}
 
 
 def test_a_list_the_server_does_not_page_is_read_once(api, monkeypatch):
