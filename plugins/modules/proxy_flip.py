@@ -153,6 +153,10 @@ serving_status:
   description: Without O(colour), the HTTP status at O(confirm_url) now (V(0) when nothing answers).
   returned: when O(confirm_url) is given without O(colour)
   type: int
+serving_tag:
+  description: Without O(colour), the tag that answers at O(confirm_url) now, when its answer names one.
+  returned: when O(confirm_url) is given without O(colour)
+  type: str
 idle_status:
   description: Without O(colour), the HTTP status of the idle colour's URL in O(colour_version_urls) (V(0) when nothing answers).
   returned: when O(colour_version_urls) names the idle colour and O(colour) is not given
@@ -251,7 +255,7 @@ def main() -> None:
 
 
 def _read(url: str | None, prefix: str, timeout: float) -> dict:
-    """What ``url`` reports now, as ``{prefix}_status``, ``{prefix}_commit`` (and ``idle_tag``); {} without a URL."""
+    """What ``url`` reports now, as ``{prefix}_status``, ``{prefix}_commit`` and ``{prefix}_tag``; {} without a URL."""
     if not url:
         return {}
     try:
@@ -259,10 +263,7 @@ def _read(url: str | None, prefix: str, timeout: float) -> dict:
     except ConductorError:
         answer = _http.Answer(0, "")
     ok = answer.status == 200
-    read = {f"{prefix}_status": answer.status, f"{prefix}_commit": answer.commit() if ok else ""}
-    if prefix == "idle":
-        read["idle_tag"] = answer.tag() if ok else ""
-    return read
+    return {f"{prefix}_status": answer.status, f"{prefix}_commit": answer.commit() if ok else "", f"{prefix}_tag": answer.tag() if ok else ""}
 
 
 if __name__ == "__main__":

@@ -197,14 +197,14 @@ def main() -> None:
         before, after, header = change.before, change.after, change.path
     else:
         result.update(changed=hosted.changed, protection=hosted.after, creation=hosted.creation)
-        before, after = _yaml_like(hosted.before), _yaml_like(hosted.after)
+        before, after = _diff_text(hosted.before), _diff_text(hosted.after)
         header = f"{params['backend']}:{params['project']}"
     if module._diff and result["changed"]:  # pylint: disable=protected-access
         result["diff"] = {"before": before, "after": after, "before_header": header, "after_header": header}
     module.exit_json(**result)
 
 
-def _yaml_like(state: dict) -> str:
+def _diff_text(state: dict) -> str:
     """A stable text of the normalized settings, one object a line, for --diff."""
     return "".join(f"{name}: {json.dumps(settings, sort_keys=True)}\n" for name, settings in sorted(state.items()))
 

@@ -156,7 +156,7 @@ def test_without_a_colour_and_with_a_confirm_url_the_module_reports_what_serves(
     read = {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
             "nginx_config": str(nginx.config), "nginx_binary": nginx.binary}
     out = run(proxy_flip, {**read, "confirm_url": nginx.url + "/version"}, monkeypatch)
-    assert (out.result["serving_status"], out.result["serving_commit"]) == (200, BLUE_COMMIT)
+    assert (out.result["serving_status"], out.result["serving_commit"], out.result["serving_tag"]) == (200, BLUE_COMMIT, "v1.0.0")
     backends["blue"].stop()
     out = run(proxy_flip, {**read, "confirm_url": nginx.url + "/version"}, monkeypatch)
     assert not out.failed and out.result["serving_status"] == 502 and out.result["serving_commit"] == ""
