@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (from Debian packages) and start the real services the demo and the tests use,
 # only where they are missing: nginx, HAProxy, a docker engine with compose v2, busybox
-# (the demo service's only binary). Idempotent; run as root. Usage: services.sh [install|start|all]
+# (the demo service's only binary), skopeo (the tests convert image archives to the OCI layout with it).
+# Idempotent; run as root. Usage: services.sh [install|start|all]
 set -euo pipefail
 
 VENV=${VENV:-.venv}
@@ -9,7 +10,7 @@ STATE=${MAESTRO_STATE_DIR:-$PWD/.cache/services}
 PLUGINS=/usr/local/lib/docker/cli-plugins
 
 need=()
-for pair in nginx:nginx haproxy:haproxy dockerd:docker.io busybox:busybox-static; do
+for pair in nginx:nginx haproxy:haproxy dockerd:docker.io busybox:busybox-static skopeo:skopeo; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 

@@ -10,8 +10,8 @@ from ansible_collections.maestro.conductor.plugins.module_utils import _release_
 
 
 def main(directory: str) -> None:
-    for name, schema in fmt.SCHEMAS.items():
-        path = os.path.join(directory, f"{name}-v{fmt.FORMAT_VERSION}.schema.json")
+    for stem, schema in fmt.SCHEMAS.items():
+        path = os.path.join(directory, f"{stem}.schema.json")
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(schema, handle, indent=2)
             handle.write("\n")

@@ -3,16 +3,20 @@
 """Writing a release: manifest, evidence and attestation (and signature) for one tag.
 
 Output is deterministic: the timestamps of an existing, otherwise identical file
-are kept, so a re-run with the same inputs writes nothing.
+are kept, so a re-run with the same inputs writes nothing. The manifest records the
+image ids of every image archive, read in the same pass that hashes it.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _release_format as fmt, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _image_archive, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 
 
@@ -29,6 +33,7 @@ class BundleRequest:
     checks: list[dict] = field(default_factory=list)
     signing_key: str = ""
     workers: int = 0
+    manifest_format: int = fmt.MANIFEST_FORMAT_VERSION  # 1 writes what collections before image ids read
 
 
 @dataclass
@@ -62,12 +67,12 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def _keep_time(document: dict, current: bytes | None, path: str, schema: dict, key: str) -> dict:
+def _keep_time(document: dict, current: bytes | None, path: str, load: Callable[..., tuple[dict, bytes]], key: str) -> dict:
     """Reuse the recorded time of the file on disk when nothing else about it changed."""
     if current is None:
         return document
     try:
-        existing, _raw = fmt.load_document(path, schema, "existing file")
+        existing, _raw = load(path, what="existing file")
     except ConductorError:
         return document
     if {**existing, key: None} == {**document, key: None}:
@@ -98,6 +103,25 @@ def _artifact_paths(request: BundleRequest, release_dir: str) -> list[str]:
     return sorted(paths)
 
 
+def _artifact_entries(paths: list[str], full: list[str], request: BundleRequest) -> list[dict]:
+    """Path, size and sha256 of each artifact, and for format 2 the images of each image archive, from one read of it."""
+    if request.manifest_format not in fmt.MANIFEST_SCHEMAS:
+        raise ConductorError(f"manifest format {request.manifest_format} is not supported: expected one of "
+                             f"{', '.join(map(str, fmt.MANIFEST_SCHEMAS))}")
+    if request.manifest_format == 1:
+        digests = _hashing.map_files(full, lambda path: (_hashing.sha256_file(path), []), request.workers)
+    else:
+        digests = _hashing.map_files(full, _image_archive.hash_and_index, request.workers)
+    entries = []
+    for relpath, path in zip(paths, full):
+        digest, images = digests[path]
+        entry = {"path": relpath, "size": os.stat(path).st_size, "sha256": digest}
+        if images:
+            entry["images"] = [image.as_dict() for image in images]
+        entries.append(entry)
+    return entries
+
+
 def plan_bundle(request: BundleRequest) -> BundlePlan:
     """Work out the release files for ``request`` without writing anything."""
     tag = _git.validate_tag_name(request.tag)
@@ -108,12 +132,12 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
     repository = request.repository or _git.describe_repository(request.repo)
     paths = _artifact_paths(request, release_dir)
     full = [os.path.join(release_dir, p) for p in paths]
-    digests = _hashing.sha256_files(full, request.workers)
+    artifacts = _artifact_entries(paths, full, request)
     names = dict(zip(("manifest", "evidence", "attestation", "signature"), fmt.release_file_names(tag)))
     current = {name: _read(os.path.join(release_dir, name)) for name in names.values()}
 
     manifest = {
-        "format_version": fmt.FORMAT_VERSION,
+        "format_version": request.manifest_format,
         "kind": "maestro.conductor/release-manifest",
         "tag": tag,
         "tag_object": info.object_id,
@@ -121,9 +145,11 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
         "commit": info.commit,
         "repository": repository,
         "created": _now(),
-        "artifacts": [{"path": p, "size": os.stat(f).st_size, "sha256": digests[f]} for p, f in zip(paths, full)],
+        "artifacts": artifacts,
     }
-    manifest = _keep_time(manifest, current[names["manifest"]], os.path.join(release_dir, names["manifest"]), fmt.MANIFEST_SCHEMA, "created")
+    manifest = _keep_time(manifest, current[names["manifest"]], os.path.join(release_dir, names["manifest"]),
+                          fmt.load_manifest, "created")
+    fmt.validate_document(manifest, fmt.MANIFEST_SCHEMAS[request.manifest_format], names["manifest"], "manifest")
     evidence = {
         "format_version": fmt.FORMAT_VERSION,
         "kind": "maestro.conductor/evidence",
@@ -135,7 +161,8 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
         "checks": [{k: v for k, v in check.items() if v is not None} for check in request.checks],
         "provenance": {"repository": repository, "commit": info.commit, "builder": request.builder},
     }
-    evidence = _keep_time(evidence, current[names["evidence"]], os.path.join(release_dir, names["evidence"]), fmt.EVIDENCE_SCHEMA, "generated_at")
+    evidence = _keep_time(evidence, current[names["evidence"]], os.path.join(release_dir, names["evidence"]),
+                          functools.partial(fmt.load_document, schema=fmt.EVIDENCE_SCHEMA), "generated_at")
     fmt.validate_document(evidence, fmt.EVIDENCE_SCHEMA, names["evidence"], "evidence")
     manifest_bytes, evidence_bytes = fmt.dump_manifest(manifest), fmt.dump_json(evidence)
 

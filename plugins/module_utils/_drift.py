@@ -66,7 +66,7 @@ def recorded_from_releases(releases_root: str, pattern: str) -> list[Recorded]:
         path = os.path.join(releases_root, name, fmt.manifest_name(name)) if _is_tag(name) else ""
         if not path or not fnmatch.fnmatchcase(name, pattern) or not os.path.isfile(path):
             continue
-        manifest, _raw = fmt.load_document(path, fmt.MANIFEST_SCHEMA, "release manifest")
+        manifest, _raw = fmt.load_manifest(path, "release manifest")
         found.append(Recorded(name, manifest["tag_object"], manifest["commit"], path))
     return found
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
 
 _CHUNK = 4 * 1024 * 1024
+T = TypeVar("T")
 
 
 def sha256_file(path: str) -> str:
@@ -34,12 +36,17 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_files(paths: list[str], workers: int = 0) -> dict[str, str]:
-    """Hex SHA-256 of each path; largest first, so one big file does not finish last alone."""
+    """Hex SHA-256 of each path."""
+    return map_files(paths, sha256_file, workers)
+
+
+def map_files(paths: list[str], read: Callable[[str], T], workers: int = 0) -> dict[str, T]:
+    """``read(path)`` for each path across threads; largest first, so one big file does not finish last alone."""
     if not paths:
         return {}
     workers = workers or os.cpu_count() or 1
     ordered = sorted(set(paths), key=lambda p: os.stat(p).st_size, reverse=True)
     if workers == 1 or len(ordered) == 1:
-        return {path: sha256_file(path) for path in ordered}
+        return {path: read(path) for path in ordered}
     with ThreadPoolExecutor(max_workers=min(workers, len(ordered))) as pool:
-        return dict(zip(ordered, pool.map(sha256_file, ordered)))
+        return dict(zip(ordered, pool.map(read, ordered)))

@@ -1,7 +1,9 @@
 # Copyright: (c) 2026, maestro.conductor maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The release format, version 1: file names, JSON Schemas and strict loaders.
+"""The release format: file names, JSON Schemas and strict loaders.
 
+The manifest is at format 2 (format 1 plus the image ids of image archives) and
+releases of format 1 keep verifying; the evidence and the attestation are at format 1.
 The schemas live here, not in docs/, because modules run on hosts where only
 module_utils travels with them; ``make schemas`` writes docs/schemas/ from them.
 """
@@ -13,6 +15,7 @@ import os
 import posixpath
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, read_bytes_limited
+from ansible_collections.maestro.conductor.plugins.module_utils._image_archive import IMAGE_ID_RE, REPO_TAG_MAX, REPO_TAG_PATTERN
 
 try:
     import yaml
@@ -24,7 +27,8 @@ try:
 except ImportError:
     jsonschema = None
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # evidence and attestation
+MANIFEST_FORMAT_VERSION = 2
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 SIGNATURE_NAMESPACE = "maestro-release"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -61,39 +65,62 @@ _TAG = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"}
 _TIME = {"type": "string", "minLength": 1, "maxLength": 64}
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
-MANIFEST_SCHEMA = {
-    "$schema": _DRAFT,
-    "$id": "https://maestro-conductor.invalid/schemas/release-manifest-v1.json",
-    "title": "maestro.conductor release manifest",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["format_version", "kind", "tag", "tag_object", "tag_type", "commit", "repository", "created", "artifacts"],
-    "properties": {
-        "format_version": {"const": FORMAT_VERSION},
-        "kind": {"const": "maestro.conductor/release-manifest"},
-        "tag": _TAG,
-        "tag_object": _OID,
-        "tag_type": {"enum": ["annotated", "lightweight"]},
-        "commit": _OID,
-        "repository": {"type": "string", "minLength": 1, "maxLength": 4096},
-        "created": _TIME,
-        "artifacts": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 10000,
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["path", "size", "sha256"],
-                "properties": {
-                    "path": {"type": "string", "minLength": 1, "maxLength": 1024},
-                    "size": {"type": "integer", "minimum": 0},
-                    "sha256": _SHA256,
-                },
+_IMAGES = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 1000,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "repo_tags"],
+        "properties": {
+            "id": {"type": "string", "pattern": f"^{IMAGE_ID_RE.pattern}$"},
+            "repo_tags": {
+                "type": "array",
+                "maxItems": 1000,
+                "uniqueItems": True,
+                "items": {"type": "string", "maxLength": REPO_TAG_MAX, "pattern": REPO_TAG_PATTERN},
             },
         },
     },
 }
+
+
+def _manifest_schema(version: int) -> dict:
+    """Format 2 is format 1 plus an optional ``images`` list on each artifact (present on image archives)."""
+    artifact = {"path": {"type": "string", "minLength": 1, "maxLength": 1024}, "size": {"type": "integer", "minimum": 0},
+                "sha256": _SHA256}
+    if version >= 2:
+        artifact["images"] = _IMAGES
+    return {
+        "$schema": _DRAFT,
+        "$id": f"https://maestro-conductor.invalid/schemas/release-manifest-v{version}.json",
+        "title": "maestro.conductor release manifest",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["format_version", "kind", "tag", "tag_object", "tag_type", "commit", "repository", "created", "artifacts"],
+        "properties": {
+            "format_version": {"const": version},
+            "kind": {"const": "maestro.conductor/release-manifest"},
+            "tag": _TAG,
+            "tag_object": _OID,
+            "tag_type": {"enum": ["annotated", "lightweight"]},
+            "commit": _OID,
+            "repository": {"type": "string", "minLength": 1, "maxLength": 4096},
+            "created": _TIME,
+            "artifacts": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 10000,
+                "items": {"type": "object", "additionalProperties": False, "required": ["path", "size", "sha256"],
+                          "properties": artifact},
+            },
+        },
+    }
+
+
+MANIFEST_SCHEMAS = {1: _manifest_schema(1), 2: _manifest_schema(2)}
+
 
 EVIDENCE_SCHEMA = {
     "$schema": _DRAFT,
@@ -182,10 +209,11 @@ ATTESTATION_SCHEMA = {
     },
 }
 
+# What ``make schemas`` writes to docs/schemas/, by file stem.
 SCHEMAS = {
-    "release-manifest": MANIFEST_SCHEMA,
-    "evidence": EVIDENCE_SCHEMA,
-    "release-attestation": ATTESTATION_SCHEMA,
+    **{f"release-manifest-v{version}": schema for version, schema in MANIFEST_SCHEMAS.items()},
+    f"evidence-v{FORMAT_VERSION}": EVIDENCE_SCHEMA,
+    f"release-attestation-v{FORMAT_VERSION}": ATTESTATION_SCHEMA,
 }
 
 
@@ -244,6 +272,26 @@ def load_document(path: str, schema: dict, what: str) -> tuple[dict, bytes]:
     data = read_bytes_limited(path, MAX_DOCUMENT_BYTES, what)
     document = _parse(data, path, what)
     validate_document(document, schema, path, what)
+    return document, data
+
+
+def manifest_schema(document, path: str, what: str = "manifest") -> dict:
+    """The schema of the manifest format ``document`` declares; an unknown format_version is refused by name."""
+    version = document.get("format_version") if isinstance(document, dict) else None
+    if version is None:
+        return MANIFEST_SCHEMAS[MANIFEST_FORMAT_VERSION]  # its violations name what is missing
+    if isinstance(version, bool) or version not in MANIFEST_SCHEMAS:
+        formats = " and ".join(str(v) for v in MANIFEST_SCHEMAS)
+        raise ConductorError(f"{what} format_version {version!r} is not supported: "
+                             f"this collection reads formats {formats} ({path})")
+    return MANIFEST_SCHEMAS[version]
+
+
+def load_manifest(path: str, what: str = "manifest") -> tuple[dict, bytes]:
+    """Read, parse and check a release manifest against the schema of its own format_version."""
+    data = read_bytes_limited(path, MAX_DOCUMENT_BYTES, what)
+    document = _parse(data, path, what)
+    validate_document(document, manifest_schema(document, path, what), path, what)
     return document, data
 
 

@@ -9,11 +9,14 @@ whole picture at once; the release is good only when every check is.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _release_format as fmt, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _image_archive, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
 
@@ -33,6 +36,7 @@ class Report:
     commit: str = ""
     tag_object: str = ""
     artifacts: list[dict] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -60,6 +64,24 @@ class Report:
         return lines
 
 
+@dataclass
+class _Read:
+    """What one read of an artifact gave: its sha256 ('' when unreadable), the images it holds, what went wrong."""
+
+    sha256: str
+    images: list[_image_archive.ImageRecord]
+    error: str = ""
+
+
+def _read_artifact(path: str) -> _Read:
+    try:
+        return _Read(*_image_archive.hash_and_index(path))
+    except _image_archive.ImageArchiveError as exc:
+        return _Read(exc.sha256, [], str(exc))
+    except Exception as exc:  # an unreadable file or a reader bug fails the check that needs it, never the whole report
+        return _Read("", [], f"{path} could not be read: {exc}")
+
+
 class _Verifier:
     def __init__(self, release_dir: str, tag: str, repo: str, strict: bool, expected_commit: str | None,
                  allowed_signers: str | None, allow_extra: list[str], workers: int):
@@ -73,18 +95,21 @@ class _Verifier:
         self.report = Report(tag=tag, release_dir=release_dir, strict=strict)
         self.names = dict(zip(("manifest", "evidence", "attestation", "signature"), fmt.release_file_names(tag)))
         self.docs: dict[str, tuple[dict, bytes]] = {}
+        self.reads: dict[str, _Read] = {}
 
     def run(self) -> Report:
         self._files_present()
-        manifest = self._load("manifest", fmt.MANIFEST_SCHEMA, self._manifest_consistent)
-        self._load("evidence", fmt.EVIDENCE_SCHEMA, self._evidence_consistent)
-        self._load("attestation", fmt.ATTESTATION_SCHEMA, self._attestation_consistent)
+        manifest = self._load("manifest", fmt.load_manifest, self._manifest_consistent)
+        self._load("evidence", functools.partial(fmt.load_document, schema=fmt.EVIDENCE_SCHEMA), self._evidence_consistent)
+        self._load("attestation", functools.partial(fmt.load_document, schema=fmt.ATTESTATION_SCHEMA),
+                   self._attestation_consistent)
         if manifest is not None:
             self._artifacts(manifest)
+            self._images(manifest)
             self._unexpected_files(manifest)
             self._subjects(manifest)
         else:
-            for name in ("artifacts", "unexpected_files", "attestation_subjects"):
+            for name in ("artifacts", "images", "unexpected_files", "attestation_subjects"):
                 self.report.add(name, ["not checked: the manifest could not be read"], "")
         self._signature()
         self._tag(manifest)
@@ -95,20 +120,21 @@ class _Verifier:
         problems = [reason for key in required if (reason := fmt.file_problem(self.dir, self.names[key]))]
         self.report.add("files_present", problems, ", ".join(self.names[key] for key in required) + " present")
 
-    def _load(self, key: str, schema: dict, consistent) -> dict | None:
+    def _load(self, key: str, load: Callable[..., tuple[dict, bytes]], consistent) -> dict | None:
         path = os.path.join(self.dir, self.names[key])
         problem = fmt.file_problem(self.dir, self.names[key])
         if problem:
             self.report.add(key, [f"not checked: {problem}"], "")
             return None
         try:
-            document, raw = fmt.load_document(path, schema, key)
+            document, raw = load(path, what=key)
         except ConductorError as exc:
             self.report.add(key, [str(exc).replace(path, self.names[key])], "")
             return None
         self.docs[key] = (document, raw)
         problems = consistent(document)
-        self.report.add(key, problems, f"{self.names[key]} is valid (format {fmt.FORMAT_VERSION})")
+        version = document.get("format_version", fmt.FORMAT_VERSION)  # the attestation's is in its predicate
+        self.report.add(key, problems, f"{self.names[key]} is valid (format {version})")
         return document if not problems else None
 
     def _manifest_consistent(self, manifest: dict) -> list[str]:
@@ -155,15 +181,48 @@ class _Verifier:
             if size != entry["size"]:
                 problems.append(f"artifact {relpath}: size is {size} bytes, manifest says {entry['size']}")
             to_hash[full] = entry
-        digests = _hashing.sha256_files(list(to_hash), self.workers)
+        reads = _hashing.map_files(list(to_hash), _read_artifact, self.workers)
         for full, entry in to_hash.items():
-            actual = digests[full]
+            self.reads[entry["path"]] = read = reads[full]
+            actual = read.sha256
             ok = actual == entry["sha256"]
-            if not ok:
+            if not actual:
+                problems.append(f"artifact {entry['path']}: {read.error.replace(full, entry['path'])}")
+            elif not ok:
                 problems.append(f"artifact {entry['path']}: sha256 is {actual}, manifest says {entry['sha256']}")
             self.report.artifacts.append({"path": entry["path"], "size": entry["size"], "sha256": actual, "ok": ok})
         total = sum(entry["size"] for entry in manifest["artifacts"])
         self.report.add("artifacts", problems, f"{len(manifest['artifacts'])} artifacts, {total} bytes, sizes and sha256 match")
+
+    def _images(self, manifest: dict) -> None:
+        """The images each tarball holds, read in the hashing pass, against what the manifest records of it."""
+        problems, archives = [], 0
+        recording = manifest["format_version"] >= 2
+        for entry in manifest["artifacts"]:
+            relpath, recorded = entry["path"], entry.get("images") or []
+            read = self.reads.get(relpath)
+            if read is None or read.error:
+                if read is not None:
+                    problems.append(read.error.replace(os.path.join(self.dir, relpath), relpath))
+                elif recorded:
+                    problems.append(f"{relpath}: not checked: the artifact could not be read")
+                continue
+            found = [image.as_dict() for image in read.images]
+            archives += bool(found or recorded)
+            mismatch = _image_mismatch(relpath, recorded, found) if recording else ""
+            if mismatch:
+                problems.append(mismatch)
+            matched = recording and not mismatch
+            listed = recorded if matched else found
+            self.report.images += [{"artifact": relpath, **image, "recorded": matched} for image in listed]
+        images = _count(len(self.report.images), "image")
+        if not archives:
+            passed = "no image archive in this release"
+        elif recording:
+            passed = f"{images} in {_count(archives, 'image archive')} match the manifest: {_listing(self.report.images)}"
+        else:
+            passed = f"format 1 records no image ids: {images} read from the verified tarballs: {_listing(self.report.images)}"
+        self.report.add("images", problems, passed)
 
     def _unexpected_files(self, manifest: dict) -> None:
         known = {entry["path"] for entry in manifest["artifacts"]} | set(self.names.values())
@@ -249,6 +308,35 @@ class _Verifier:
             self.report.add("expected_commit",
                             [] if info.commit == self.expected_commit else [f"expected commit {self.expected_commit}, tag {self.tag} points at {info.commit}"],
                             f"tag {self.tag} points at the expected commit {info.commit}")
+
+
+def _ids(images: list[dict]) -> str:
+    return ", ".join(f"{image['id']} ({', '.join(image['repo_tags']) or 'no repo tag'})" for image in images) or "no image"
+
+
+def _image_mismatch(relpath: str, recorded: list[dict], found: list[dict]) -> str:
+    """Why the images read from ``relpath`` are not the ones the manifest records of it, or ''."""
+    if recorded and not found:
+        return f"{relpath}: the manifest records {_ids(recorded)}, but it is not a readable image archive"
+    if not recorded and found:
+        return f"{relpath}: the tarball holds {_ids(found)}, which the manifest does not record"
+    if sorted(image["id"] for image in recorded) != sorted(image["id"] for image in found):
+        return f"{relpath}: the tarball holds {_ids(found)}, the manifest records {_ids(recorded)}"
+    tags = {image["id"]: sorted(image["repo_tags"]) for image in recorded}
+    changed = [image for image in found if sorted(image["repo_tags"]) != tags[image["id"]]]
+    if changed:
+        return f"{relpath}: repo tags differ: the tarball holds {_ids(changed)}, the manifest records " + \
+            _ids([image for image in recorded if image["id"] in {c["id"] for c in changed}])
+    return ""
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _listing(images: list[dict], limit: int = 5) -> str:
+    shown = "; ".join(f"{image['artifact']} {_ids([image])}" for image in images[:limit])
+    return shown + (f"; and {len(images) - limit} more" if len(images) > limit else "")
 
 
 def verify_release(release_dir: str, tag: str, repo: str, strict: bool = False, expected_commit: str | None = None,

@@ -11,13 +11,19 @@ version_added: 0.1.0
 description:
   - Writes C(release-manifest-TAG.yaml), C(evidence-TAG.json) and C(release-attestation-TAG.jsonld) into
     O(release_dir) for the artifacts it holds and the tag O(tag) of the git repository O(repo).
-  - The manifest records the tag object id, the peeled commit, the source repository and each artifact's
+  - The manifest (format 2) records the tag object id, the peeled commit, the source repository and each artifact's
     path, size and sha256. The attestation is an in-toto Statement v1 that is also JSON-LD, whose subjects
     are every artifact, the manifest and the evidence.
+  - For each image archive (C(docker save) output, legacy or OCI layout, plain or gzip-compressed), the manifest also
+    records C(images), the id (the config digest) and the repo tags of every image in it, read from the tarball in the
+    same pass that hashes it; so a deploy can prove by id that a container runs the released image. Only files that
+    start with a tar header (or a gzip-compressed one) are read as archives; an image without repo tags is recorded
+    with an empty C(repo_tags). An archive whose image index is inconsistent (a config missing, a blob that does not
+    hash to its name) fails the task, naming the archive.
   - With O(signing_key), also writes a detached signature C(release-attestation-TAG.jsonld.sig) made with
     C(ssh-keygen -Y sign), which M(maestro.conductor.release_verify) checks against an allowed-signers file.
   - Files are replaced atomically; when one cannot be written, those already written are put back.
-  - Running again with the same inputs changes nothing.
+  - Running again with the same inputs changes nothing (the same bytes give the same image ids).
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -136,10 +142,32 @@ tag_type:
   returned: success
   type: str
 artifacts:
-  description: The artifacts recorded, with path, size and sha256.
+  description: The artifacts recorded, with path, size and sha256, and for an image archive the images it holds.
   returned: success
   type: list
   elements: dict
+  contains:
+    path:
+      description: Path relative to O(release_dir).
+      type: str
+    size:
+      description: Size in bytes.
+      type: int
+    sha256:
+      description: SHA-256 of the whole file.
+      type: str
+    images:
+      description:
+        - Present on image archives only. Each image's C(id) (V(sha256:<64 hex>), what C(docker image inspect) shows)
+          and C(repo_tags) (as docker prints them, such as V(busybox:1); sorted, possibly empty).
+      type: list
+      elements: dict
+      returned: for image archives
+  sample:
+    - {"path": "compose.yaml", "size": 412, "sha256": "3ea59557a81bfbd1a195199e8eaa15a78c7bda244d696c133097c009840772a5"}
+    - {"path": "images/web.tar", "size": 4435968, "sha256": "41ab0c3e2b1f6a4bb1f8c35c1e7f42fcd4a3a10e6c8f0b9d7e5c3a1f2e4d6b8a",
+       "images": [{"id": "sha256:3321a37ea4cf5c217b49fc94cc94a449a781ca6235f99b052c4eb7cda788ffab",
+                   "repo_tags": ["maestro-demo/web:v1.1.0"]}]}
 """
 
 import os

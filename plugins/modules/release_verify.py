@@ -12,13 +12,16 @@ description:
   - Checks a release of O(tag) in one read-only pass and returns a report with one entry per check.
   - "Checks: the release files are present; the manifest, evidence and attestation are valid against their
     schemas and agree with each other; every listed artifact is present with the recorded size and sha256;
+    the images of every image archive, read from the tarball itself, are the ones the manifest records;
     no file outside the manifest (unless allowed); the attestation subjects are exactly the artifacts, the
     manifest and the evidence; the attestation signature, when O(allowed_signers) is set; the tag exists and
     peels to the manifest's commit."
   - With O(strict=true), also that the tag object is the one recorded at release (the tag was not moved or
     re-created), and that the tag's commit is O(expected_commit) when given.
   - Fails closed when any check fails. Never changes anything and makes no network call.
-  - Artifacts are hashed in parallel across cores.
+  - Artifacts are hashed in parallel across cores. An image archive's image ids and repo tags are read in the same
+    pass that hashes it, from the tarball alone (docker is never asked). A format 2 manifest records them and they
+    must match; for a format 1 manifest, which records none, they are reported as read from the verified tarball.
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -127,7 +130,7 @@ checks:
   elements: dict
   contains:
     name:
-      description: Check name, such as V(artifacts) or V(tag_object).
+      description: Check name, such as V(artifacts), V(images) or V(tag_object).
       type: str
     ok:
       description: Whether it passed.
@@ -160,6 +163,31 @@ artifacts:
   returned: always
   type: list
   elements: dict
+images:
+  description:
+    - Every image of every image archive of the release; what a deploy proves its containers run, by id.
+    - From the manifest's record when the manifest is format 2 and the tarball matched it, else as read from the tarball.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    artifact:
+      description: The image archive holding it, relative to the release directory.
+      type: str
+    id:
+      description: The image id, V(sha256:<64 hex>) (the config digest, what C(docker image inspect) shows).
+      type: str
+    repo_tags:
+      description: Its repo tags as docker prints them, such as V(maestro-demo/web:v1.1.0); possibly empty.
+      type: list
+      elements: str
+    recorded:
+      description:
+        - V(true) when the manifest records this image and the tarball matched the record;
+          V(false) for a format 1 manifest (which records no image) or a tarball that did not match.
+      type: bool
+  sample: [{"artifact": "images/web.tar", "id": "sha256:3321a37ea4cf5c217b49fc94cc94a449a781ca6235f99b052c4eb7cda788ffab",
+            "repo_tags": ["maestro-demo/web:v1.1.0"], "recorded": true}]
 seconds:
   description: How long verification took.
   returned: always

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
+import subprocess
 
 import pytest
 import yaml
@@ -13,6 +16,8 @@ from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
 from tests.conftest import git, snapshot
+# images is a fixture: imported so that pytest finds it here
+from tests.unit.test_image_archive import images, needs_docker, write_tar  # noqa: F401 pylint: disable=unused-import
 
 
 def plan(rel, **overrides):
@@ -133,6 +138,61 @@ def test_lightweight_tag_is_recorded_as_such(release):
 
 def test_schemas_in_docs_match_the_code():
     docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "schemas")
-    for name, schema in fmt.SCHEMAS.items():
-        with open(os.path.join(docs, f"{name}-v{fmt.FORMAT_VERSION}.schema.json"), encoding="utf-8") as handle:
-            assert json.load(handle) == schema, f"docs/schemas is stale: run 'make schemas' ({name})"
+    assert set(fmt.SCHEMAS) == {"release-manifest-v1", "release-manifest-v2", "evidence-v1", "release-attestation-v1"}
+    for stem, schema in fmt.SCHEMAS.items():
+        with open(os.path.join(docs, f"{stem}.schema.json"), encoding="utf-8") as handle:
+            assert json.load(handle) == schema, f"docs/schemas is stale: run 'make schemas' ({stem})"
+
+
+def test_manifest_schema_v1_is_the_one_releases_were_made_with():
+    v1 = fmt.MANIFEST_SCHEMAS[1]
+    assert v1["properties"]["format_version"] == {"const": 1}
+    assert set(v1["properties"]["artifacts"]["items"]["properties"]) == {"path", "size", "sha256"}
+
+
+# --- image ids (manifest format 2) ----------------------------------------------------------------------------------
+
+
+def test_a_file_that_is_no_image_archive_records_no_images(release):
+    manifest = yaml.safe_load(release.manifest().read_text())
+    assert manifest["format_version"] == 2
+    assert all("images" not in artifact for artifact in manifest["artifacts"])  # images/web.tar is random bytes
+
+
+@needs_docker
+def test_image_archives_record_their_image_ids_and_repo_tags(release, images):
+    (release.dir / "images" / "web.tar").write_bytes(images.legacy.read_bytes())
+    (release.dir / "images" / "both.tar.gz").write_bytes(gzip.compress(images.both.read_bytes()))
+    release.bundle(checks=[{"name": "unit tests", "result": "pass"}])
+    artifacts = {a["path"]: a for a in yaml.safe_load(release.manifest().read_text())["artifacts"]}
+    assert artifacts["images/web.tar"]["images"] == [{"id": images.a_id, "repo_tags": images.a_tags}]
+    assert artifacts["images/web.tar"]["sha256"] == hashlib.sha256(images.legacy.read_bytes()).hexdigest()
+    both = [{"id": images.a_id, "repo_tags": [images.a_tags[0]]}, {"id": images.b_id, "repo_tags": images.b_tags}]
+    assert artifacts["images/both.tar.gz"]["images"] == sorted(both, key=lambda image: image["id"])
+    assert "images" not in artifacts["compose.yaml"] and "images" not in artifacts["sbom.json"]
+    before = snapshot(release.dir)
+    assert plan(release, checks=[{"name": "unit tests", "result": "pass"}]).changed_files == []
+    assert snapshot(release.dir) == before
+
+
+@needs_docker
+def test_an_image_without_repo_tags_is_recorded_with_none(release, images, tmp_path):
+    untagged = tmp_path / "untagged.tar"
+    subprocess.run(["docker", "save", "-o", str(untagged), images.a_id], check=True, capture_output=True)
+    (release.dir / "images" / "web.tar").write_bytes(untagged.read_bytes())
+    web = next(a for a in plan(release).manifest["artifacts"] if a["path"] == "images/web.tar")
+    assert web["images"] == [{"id": images.a_id, "repo_tags": []}]
+
+
+def test_an_inconsistent_image_archive_fails_the_bundle_naming_it(release):
+    write_tar(release.dir / "images" / "web.tar", {"manifest.json": b'[{"Config": "' + b"0" * 64 + b'.json", "RepoTags": []}]'})
+    with pytest.raises(ConductorError, match=f"image archive {release.dir}/images/web.tar: config {'0' * 64}.json is missing"):
+        plan(release)
+
+
+def test_format_1_can_still_be_written(release):
+    old = plan(release, manifest_format=1)
+    assert old.manifest["format_version"] == 1
+    fmt.validate_document(old.manifest, fmt.MANIFEST_SCHEMAS[1], "manifest", "manifest")
+    with pytest.raises(ConductorError, match="manifest format 3 is not supported: expected one of 1, 2"):
+        plan(release, manifest_format=3)

@@ -10,9 +10,14 @@ import subprocess
 import pytest
 import yaml
 
+from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt, _signing
+from ansible_collections.maestro.conductor.plugins.modules import release_verify
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
 from tests.conftest import Release, commit, git, make_keypair, snapshot
+# images is a fixture: imported so that pytest finds it here
+from tests.unit.test_image_archive import images, needs_docker, write_tar  # noqa: F401 pylint: disable=unused-import
+from tests.unit.test_modules import run, verify_args
 
 
 def verify(rel: Release, **kwargs):
@@ -32,7 +37,7 @@ def test_a_good_release_passes_every_check_strictly(release):
     report = verify(release, strict=True, expected_commit=release.commit)
     assert report.ok, report.summary()
     names = [check.name for check in report.checks]
-    assert names == ["files_present", "manifest", "evidence", "attestation", "artifacts", "unexpected_files",
+    assert names == ["files_present", "manifest", "evidence", "attestation", "artifacts", "images", "unexpected_files",
                      "attestation_subjects", "signature", "tag_commit", "tag_object", "expected_commit"]
     assert report.commit == release.commit
     assert {a["path"] for a in report.artifacts} == {"compose.yaml", "images/web.tar", "sbom.json"}
@@ -268,3 +273,124 @@ def test_hashing_uses_every_worker_count_alike(release):
     many = verify(release, workers=4)
     assert one.ok and many.ok
     assert sorted(map(str, one.artifacts)) == sorted(map(str, many.artifacts))
+
+
+# --- images: the ids inside the image tarballs ----------------------------------------------------------------------
+
+
+def edit_manifest(rel: Release, change) -> None:
+    """Change the manifest, then re-attest and re-sign it, so that only what ``change`` did is wrong."""
+    manifest = yaml.safe_load(rel.manifest().read_text())
+    change({a["path"]: a for a in manifest["artifacts"]}, manifest)
+    rel.manifest().write_bytes(fmt.dump_manifest(manifest))
+    attestation = json.loads(rel.attestation().read_text())
+    for subject in attestation["subject"]:
+        if subject["name"] == rel.manifest().name:
+            subject["digest"]["sha256"] = hashlib.sha256(rel.manifest().read_bytes()).hexdigest()
+    data = fmt.dump_json(attestation)
+    rel.attestation().write_bytes(data)
+    (rel.dir / f"{rel.attestation().name}.sig").write_bytes(_signing.sign(data, str(rel.key), fmt.SIGNATURE_NAMESPACE))
+
+
+def check(report, name: str):
+    return next(c for c in report.checks if c.name == name)
+
+
+@pytest.fixture
+def image_release(release, images) -> Release:
+    """The release with a real image archive as images/web.tar, bundled in format 2."""
+    (release.dir / "images" / "web.tar").write_bytes(images.legacy.read_bytes())
+    release.bundle()
+    return release
+
+
+def test_a_release_without_image_archive_passes_the_images_check(release):
+    report = verify(release)
+    assert check(report, "images").detail == "no image archive in this release"
+    assert report.images == []
+
+
+@needs_docker
+def test_format_2_records_and_proves_the_image_ids(image_release, images):
+    report = verify(image_release, strict=True)
+    assert report.ok, report.summary()
+    assert report.images == [{"artifact": "images/web.tar", "id": images.a_id, "repo_tags": images.a_tags, "recorded": True}]
+    detail = check(report, "images").detail
+    assert detail.startswith(f"1 image in 1 image archive match the manifest: images/web.tar {images.a_id} (")
+    assert report.as_dict()["images"] == report.images
+
+
+@needs_docker
+def test_the_module_returns_the_images(image_release, images, monkeypatch):
+    out = run(release_verify, verify_args(image_release), monkeypatch)
+    assert not out.failed and out.result["images"] == [
+        {"artifact": "images/web.tar", "id": images.a_id, "repo_tags": images.a_tags, "recorded": True}]
+
+
+@needs_docker
+def test_a_record_naming_another_image_fails_naming_both_ids(image_release, images):
+    edit_manifest(image_release, lambda artifacts, _m: artifacts["images/web.tar"]["images"][0].update(id=images.b_id))
+    report = verify(image_release, strict=True)
+    assert failed(report).keys() == {"images"}, report.summary()
+    detail = failed(report)["images"]
+    assert detail.startswith(f"images/web.tar: the tarball holds {images.a_id} (")
+    assert f"the manifest records {images.b_id} (" in detail
+    assert [(i["id"], i["recorded"]) for i in report.images] == [(images.a_id, False)]
+
+
+@needs_docker
+def test_a_tarball_swapped_for_another_images_fails_artifacts_and_images(image_release, images):
+    (image_release.dir / "images" / "web.tar").write_bytes(images.b.read_bytes())
+    problems = failed(verify(image_release))
+    assert problems.keys() == {"artifacts", "images"}
+    expected = f"images/web.tar: the tarball holds {images.b_id} ({images.b_tags[0]}), the manifest records {images.a_id}"
+    assert problems["images"].startswith(expected)
+
+
+@needs_docker
+def test_a_tarball_holding_an_image_the_manifest_does_not_record(image_release, images):
+    edit_manifest(image_release, lambda artifacts, _m: artifacts["images/web.tar"].pop("images"))
+    detail = failed(verify(image_release))["images"]
+    tags = ", ".join(images.a_tags)
+    assert detail == f"images/web.tar: the tarball holds {images.a_id} ({tags}), which the manifest does not record"
+
+
+@needs_docker
+def test_repo_tags_must_match_too(image_release, images):
+    edit_manifest(image_release, lambda artifacts, _m: artifacts["images/web.tar"]["images"][0].update(repo_tags=["evil/web:v1"]))
+    assert "images/web.tar: repo tags differ: the tarball holds" in failed(verify(image_release))["images"]
+
+
+def test_images_recorded_for_a_file_that_is_no_image_archive(release):
+    record = {"id": "sha256:" + "a" * 64, "repo_tags": ["web:v1"]}
+    edit_manifest(release, lambda artifacts, _m: artifacts["compose.yaml"].update(images=[record]))
+    assert failed(verify(release)) == {
+        "images": f"compose.yaml: the manifest records {record['id']} (web:v1), but it is not a readable image archive"}
+
+
+def test_an_unreadable_archive_is_a_failed_check_naming_the_file(release):
+    web = release.dir / "images" / "web.tar"
+    data = write_tar(web, {"manifest.json": b"[]", "layer.tar": os.urandom(50000)}).read_bytes()
+    web.write_bytes(data[:20000])
+    problems = failed(verify(release))
+    assert problems["images"] == "image archive images/web.tar: not a readable tar archive: unexpected end of data"
+    assert f"artifact images/web.tar: sha256 is {hashlib.sha256(data[:20000]).hexdigest()}" in problems["artifacts"]
+
+
+@needs_docker
+def test_a_format_1_release_verifies_and_reports_ids_read_from_the_tarball(release, images):
+    (release.dir / "images" / "web.tar").write_bytes(images.legacy.read_bytes())
+    release.bundle(manifest_format=1)
+    assert yaml.safe_load(release.manifest().read_text())["format_version"] == 1
+    report = verify(release, strict=True)
+    assert report.ok, report.summary()
+    assert check(report, "manifest").detail == f"{release.manifest().name} is valid (format 1)"
+    assert check(report, "images").detail.startswith("format 1 records no image ids: 1 image read from the verified tarballs: ")
+    assert report.images == [{"artifact": "images/web.tar", "id": images.a_id, "repo_tags": images.a_tags, "recorded": False}]
+
+
+def test_an_unknown_manifest_format_is_refused_by_name(release):
+    edit_manifest(release, lambda _a, manifest: manifest.update(format_version=3))
+    problems = failed(verify(release))
+    assert "manifest format_version 3 is not supported: this collection reads formats 1 and 2" in problems["manifest"]
+    assert problems["images"] == "not checked: the manifest could not be read"
