@@ -105,7 +105,11 @@ http {{
 
 
 class HAProxyServer:
-    def __init__(self, root: Path, backend: str, blue: str, green: str):
+    """``servers``: (name, address, ready) for each server of the backend; default one blue (ready) and one green."""
+
+    def __init__(self, root: Path, backend: str, blue: str = "", green: str = "", servers: list[tuple[str, str, bool]] | None = None):
+        servers = servers or [("blue", blue, True), ("green", green, False)]
+        lines = "\n".join(f"    server {name} {address}" + ("" if ready else " disabled") for name, address, ready in servers)
         self.binary = require("haproxy")
         self.port, self.backend = free_port(), backend
         self.socket = root / "admin.sock"
@@ -122,8 +126,7 @@ frontend fe
     bind 127.0.0.1:{self.port}
     default_backend {backend}
 backend {backend}
-    server blue {blue}
-    server green {green} disabled
+{lines}
 """)
         self.process = subprocess.Popen([self.binary, "-db", "-f", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_port(self.port)

@@ -9,15 +9,21 @@ module: proxy_flip
 short_description: Move traffic to the blue or green colour of a service and confirm it through the proxy
 version_added: 0.1.0
 description:
-  - "nginx: renders the upstream block for the target colour into O(nginx_include) (a file the nginx
-    configuration includes), writes it atomically, runs C(nginx -t), reloads, and confirms through the proxy
-    that O(expected_commit) answers at O(confirm_url). When any step fails, the previous file is put back and
-    nginx reloaded."
-  - "HAProxy: sets the backend's server named after the target colour to C(ready) and the others to C(maint)
-    through the runtime API, with no reload, then confirms the same way; on failure the previous server states
-    are put back."
-  - Flipping to the colour already live changes nothing (the confirmation still runs). Check and diff mode
-    show the change without making it.
+  - "nginx: renders the upstream block for the target colour (every server of O(servers), one a line: all app hosts of
+    the colour) into O(nginx_include) (a file the nginx configuration includes), writes it atomically, runs C(nginx -t),
+    reloads, and confirms through the proxy that O(expected_commit) answers at O(confirm_url). When any step fails, the
+    previous file is put back and nginx reloaded. An include that says the target colour but that nginx never loaded
+    (written after its newest worker started: a run died between writing and reloading) is reloaded too."
+  - "HAProxy: sets every server of the backend named after the target colour (V(green), V(green-app1), V(green_2)) to
+    C(ready) and every other one to C(maint) through the runtime API, with no reload, then confirms the same way; on
+    failure the previous server states are put back. With O(servers), the target colour's server addresses must be
+    exactly those, or nothing changes."
+  - Before anything changes, each of O(health_urls) must answer 200 and each of O(version_urls) report
+    O(expected_commit), straight from the proxy host to the target colour's servers (the preflight).
+  - Without O(colour), nothing changes and the module reports what the proxy runs - RV(observation) - so that the
+    caller can tell the live colour from the configuration's claim and from what answers.
+  - Flipping to the colour already live changes nothing (the confirmation still runs). Check and diff mode show the
+    change without making it.
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -38,8 +44,7 @@ options:
   colour:
     description:
       - The colour to send traffic to.
-      - When omitted, nothing changes and the module reports RV(live_colour) and RV(idle_colour), and with
-        O(confirm_url) what answers there now (RV(serving_commit)).
+      - When omitted, nothing changes and the module reports RV(live_colour), RV(idle_colour) and RV(observation).
     type: str
     choices: [blue, green]
   tag:
@@ -47,10 +52,19 @@ options:
     type: str
     default: ""
   servers:
-    description: With nginx, the target colour's addresses (V(127.0.0.1:18081), V(unix:/run/app.sock)).
+    description:
+      - The target colour's addresses (V(127.0.0.1:18081), V(app1.example.com:18082), V(unix:/run/app.sock)), one for
+        each app host. Default, O(colour_servers) of the colour.
+      - With HAProxy, the addresses the backend's servers of the colour must have.
     type: list
     elements: str
     default: []
+  colour_servers:
+    description:
+      - Each colour's addresses, as O(servers), so that an include written by hand or by another tool can be read as one
+        colour or the other, and a header that names the other colour's servers is seen as the lie it is.
+    type: dict
+    default: {}
   nginx_include:
     description: With nginx, the managed upstream include file.
     type: path
@@ -91,11 +105,24 @@ options:
     type: list
     elements: str
     default: []
+  health_path:
+    description:
+      - A path that must answer 200 on each of the target colour's O(servers) before anything changes, added to
+        O(health_urls) (V(/healthz)). Servers on a unix socket are not probed.
+    type: str
+    default: ""
+  version_path:
+    description:
+      - A path that must report O(expected_commit) on each of the target colour's O(servers) before anything changes,
+        added to O(version_urls); without O(colour), the path asked on each of O(colour_servers) when
+        O(colour_version_urls) does not name the colour (V(/version)).
+    type: str
+    default: ""
   colour_version_urls:
     description:
-      - Without O(colour), each colour's own version URL (bypassing the proxy). The idle colour's is asked once, and
-        what it reports returned as RV(idle_status), RV(idle_commit) and RV(idle_tag), so that a caller can see that
-        the idle colour already runs a release and need not start it again.
+      - Without O(colour), each colour's version URLs on its own servers (bypassing the proxy), a list or one URL per
+        colour. Each is asked once; what they report is in RV(observation.colour_answers), to be compared with what
+        the proxy serves.
     type: dict
     default: {}
   confirm_timeout:
@@ -107,18 +134,18 @@ requirements:
 """
 
 EXAMPLES = r"""
-- name: Send production traffic to green, confirmed through nginx
+- name: Send production traffic to green on three app hosts, confirmed through nginx
   maestro.conductor.proxy_flip:
     proxy: nginx
     colour: green
     tag: v2.3.1
-    servers: ["127.0.0.1:18082"]
+    servers: ["app1.example.com:18082", "app2.example.com:18082", "app3.example.com:18082"]
     nginx_include: /etc/nginx/maestro/production-upstream.conf
     nginx_upstream: production
     confirm_url: http://127.0.0.1/version
     expected_commit: "{{ release_commit }}"
 
-- name: The same through HAProxy's runtime API
+- name: The same through HAProxy's runtime API (servers green-app1, green-app2, ...)
   maestro.conductor.proxy_flip:
     proxy: haproxy
     colour: green
@@ -126,24 +153,34 @@ EXAMPLES = r"""
     haproxy_backend: production
     confirm_url: http://127.0.0.1/version
     expected_commit: "{{ release_commit }}"
+
+- name: What does the proxy run?
+  maestro.conductor.proxy_flip:
+    proxy: nginx
+    nginx_include: /etc/nginx/maestro/production-upstream.conf
+    nginx_upstream: production
+    confirm_url: http://127.0.0.1/version
+    colour_servers: {blue: ["app1.example.com:18081"], green: ["app1.example.com:18082"]}
+    colour_version_urls: {blue: ["http://app1.example.com:18081/version"], green: ["http://app1.example.com:18082/version"]}
+  register: proxy_state
 """
 
 RETURN = r"""
 live_colour:
-  description: The colour serving traffic before this task (empty when the proxy does not say).
+  description: The colour the proxy's configuration sends traffic to before this task (empty when it names none).
   returned: success
   type: str
 idle_colour:
-  description: The other colour, where the next release is deployed (V(blue) when nothing is live).
+  description: The other colour (V(blue) when nothing is live).
   returned: success
   type: str
 colour:
   description: The colour traffic goes to now.
-  returned: success
+  returned: when O(colour) is given
   type: str
 previous_colour:
   description: The colour traffic went to before (empty when unknown).
-  returned: success
+  returned: when O(colour) is given
   type: str
 serving_commit:
   description: Without O(colour), the commit that answers at O(confirm_url) now (empty when nothing answers).
@@ -157,18 +194,16 @@ serving_tag:
   description: Without O(colour), the tag that answers at O(confirm_url) now, when its answer names one.
   returned: when O(confirm_url) is given without O(colour)
   type: str
-idle_status:
-  description: Without O(colour), the HTTP status of the idle colour's URL in O(colour_version_urls) (V(0) when nothing answers).
-  returned: when O(colour_version_urls) names the idle colour and O(colour) is not given
-  type: int
-idle_commit:
-  description: Without O(colour), the commit the idle colour reports (empty unless it answered 200).
-  returned: when O(colour_version_urls) names the idle colour and O(colour) is not given
-  type: str
-idle_tag:
-  description: Without O(colour), the tag the idle colour reports, when its answer names one.
-  returned: when O(colour_version_urls) names the idle colour and O(colour) is not given
-  type: str
+observation:
+  description:
+    - Without O(colour), what the proxy claims and what it does.
+    - C(config_colour) the colour its configuration names (nginx include header, or its servers; HAProxy the colour whose
+      servers are all ready), C(config_problem) a contradiction in it, C(config_loaded) whether nginx loaded the include
+      (null when that cannot be told), C(config_servers) the servers it lists, C(serving_status), C(serving_commit),
+      C(serving_tag) what answers through it, and C(colour_answers) what each of O(colour_version_urls) answered
+      (C(url), C(status), C(commit), C(tag)).
+  returned: when O(colour) is not given
+  type: dict
 preflight:
   description: What each of O(health_urls) and O(version_urls) answered before the flip.
   returned: success, outside check mode
@@ -176,25 +211,37 @@ preflight:
   elements: str
 confirmed:
   description: Whether the expected commit answered through the proxy.
-  returned: success
+  returned: when O(colour) is given
   type: bool
 confirmation:
   description: What the confirmation saw.
-  returned: success
+  returned: when O(colour) is given
   type: str
 seconds:
   description: How long the flip took, confirmation included.
-  returned: success
+  returned: when O(colour) is given
   type: float
 """
 
 import time
+from dataclasses import asdict
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _http, _proxy
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._git import validate_object_id
+from ansible_collections.maestro.conductor.plugins.module_utils._haproxy import HAProxy, flip_haproxy
+from ansible_collections.maestro.conductor.plugins.module_utils._nginx import Nginx, flip_nginx
+
+
+def _as_lists(mapping: dict) -> dict[str, list[str]]:
+    return {str(key): [value] if isinstance(value, str) else [str(v) for v in value or []] for key, value in mapping.items()}
+
+
+def _urls(servers: list[str], path: str) -> list[str]:
+    """``path`` on each server reachable over TCP (a unix socket is not)."""
+    return [f"http://{server}{path}" for server in servers if path and not server.startswith("unix:")]
 
 
 def main() -> None:
@@ -204,6 +251,7 @@ def main() -> None:
             "colour": {"type": "str", "choices": list(_proxy.COLOURS)},
             "tag": {"type": "str", "default": ""},
             "servers": {"type": "list", "elements": "str", "default": []},
+            "colour_servers": {"type": "dict", "default": {}},
             "nginx_include": {"type": "path"},
             "nginx_upstream": {"type": "str"},
             "nginx_config": {"type": "path", "default": "/etc/nginx/nginx.conf"},
@@ -214,6 +262,8 @@ def main() -> None:
             "expected_commit": {"type": "str"},
             "health_urls": {"type": "list", "elements": "str", "default": []},
             "version_urls": {"type": "list", "elements": "str", "default": []},
+            "health_path": {"type": "str", "default": ""},
+            "version_path": {"type": "str", "default": ""},
             "colour_version_urls": {"type": "dict", "default": {}},
             "confirm_timeout": {"type": "int", "default": 30},
         },
@@ -226,44 +276,44 @@ def main() -> None:
     params = module.params
     started = time.monotonic()
     try:
+        colour_servers = _as_lists(params["colour_servers"])
+        for colour, servers in colour_servers.items():
+            _proxy.validate_colour(colour)
+            _proxy.validate_servers(servers, f"{colour} servers")
         commit = validate_object_id(params["expected_commit"], "expected commit") if params["expected_commit"] else ""
         confirm = {"confirm_url": params["confirm_url"] or "", "commit": commit, "confirm_timeout": params["confirm_timeout"],
                    "check_mode": module.check_mode}
         if params["proxy"] == "nginx":
-            proxy = _proxy.Nginx(params["nginx_include"], params["nginx_upstream"], params["nginx_config"], params["nginx_binary"])
+            proxy = Nginx(params["nginx_include"], params["nginx_upstream"], params["nginx_config"], params["nginx_binary"])
         else:
-            proxy = _proxy.HAProxy(params["haproxy_socket"], params["haproxy_backend"])
-        live = proxy.live_colour()
-        idle = _proxy.COLOURS[1] if live == _proxy.COLOURS[0] else _proxy.COLOURS[0]
+            proxy = HAProxy(params["haproxy_socket"], params["haproxy_backend"])
         if not params["colour"]:
-            module.exit_json(changed=False, live_colour=live, idle_colour=idle, **_read(params["confirm_url"], "serving", 5.0),
-                             **_read(params["colour_version_urls"].get(idle), "idle", 2.0))
-        if (params["confirm_url"] or params["version_urls"]) and not commit:
+            seen = proxy.observe(colour_servers) if params["proxy"] == "nginx" else proxy.observe()
+            urls = {colour: _urls(servers, params["version_path"]) for colour, servers in colour_servers.items()}
+            _proxy.observe_answers(seen, params["confirm_url"] or "", {**urls, **_as_lists(params["colour_version_urls"])})
+            live = "" if seen.config_problem else seen.config_colour
+            served = {"serving_status": seen.serving_status, "serving_commit": seen.serving_commit, "serving_tag": seen.serving_tag}
+            module.exit_json(changed=False, live_colour=live, idle_colour=_proxy.other(live), observation=asdict(seen),
+                             **(served if params["confirm_url"] else {}))
+        live = proxy.live_colour()
+        servers = params["servers"] or colour_servers.get(params["colour"], [])
+        health_urls = params["health_urls"] + _urls(servers, params["health_path"])
+        version_urls = params["version_urls"] + _urls(servers, params["version_path"])
+        if (params["confirm_url"] or version_urls) and not commit:
             raise ConductorError("expected_commit is required with confirm_url or version_urls: it is the commit they must report")
-        seen = [] if module.check_mode else _http.preflight(params["health_urls"], params["version_urls"], commit, params["confirm_timeout"])
+        seen = [] if module.check_mode else _http.preflight(health_urls, version_urls, commit, params["confirm_timeout"])
         if params["proxy"] == "nginx":
-            result = _proxy.flip_nginx(proxy, params["colour"], params["servers"], tag=params["tag"], **confirm)
+            result = flip_nginx(proxy, params["colour"], servers, tag=params["tag"], **confirm)
         else:
-            result = _proxy.flip_haproxy(proxy, params["colour"], **confirm)
+            result = flip_haproxy(proxy, params["colour"], servers=servers, **confirm)
     except ConductorError as exc:
         module.fail_json(msg=str(exc))
-    output = {"changed": result.changed, "live_colour": live, "idle_colour": idle, "colour": result.colour, "previous_colour": result.previous_colour,
-              "preflight": seen, "confirmed": result.confirmed, "confirmation": result.confirmation, "seconds": round(time.monotonic() - started, 3)}
+    output = {"changed": result.changed, "live_colour": live, "idle_colour": _proxy.other(live), "colour": result.colour,
+              "previous_colour": result.previous_colour, "preflight": seen, "confirmed": result.confirmed,
+              "confirmation": result.confirmation, "seconds": round(time.monotonic() - started, 3)}
     if module._diff and result.changed:  # pylint: disable=protected-access
         output["diff"] = result.diff
     module.exit_json(**output)
-
-
-def _read(url: str | None, prefix: str, timeout: float) -> dict:
-    """What ``url`` reports now, as ``{prefix}_status``, ``{prefix}_commit`` and ``{prefix}_tag``; {} without a URL."""
-    if not url:
-        return {}
-    try:
-        answer = _http.get(url, timeout=timeout)
-    except ConductorError:
-        answer = _http.Answer(0, "")
-    ok = answer.status == 200
-    return {f"{prefix}_status": answer.status, f"{prefix}_commit": answer.commit() if ok else "", f"{prefix}_tag": answer.tag() if ok else ""}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _http, _ledger, _proxy
+from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _http, _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils._haproxy import HAProxy
 from tests.conftest import GIT_ENV
 from tests.servers import free_port
 
@@ -97,4 +98,4 @@ def tear_down(env: Env) -> None:
 
 
 def haproxy_states(env: Env) -> dict[str, str]:
-    return _proxy.HAProxy(str(env.root / "haproxy" / f"{env.environment}.sock"), "maestro_demo").states()
+    return HAProxy(str(env.root / "haproxy" / f"{env.environment}.sock"), "maestro_demo").states()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _http, _proxy
+from ansible_collections.maestro.conductor.plugins.module_utils import _http
+from ansible_collections.maestro.conductor.plugins.module_utils._haproxy import HAProxy
+from ansible_collections.maestro.conductor.plugins.module_utils._nginx import Nginx, flip_nginx
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.modules import proxy_flip
 from tests.servers import Backend, HAProxyServer, NginxServer
@@ -67,10 +70,10 @@ def test_nginx_check_mode_shows_the_change_and_leaves_traffic(nginx, backends, m
 
 def test_nginx_config_that_fails_nginx_t_puts_the_previous_file_back(nginx, backends):
     before = nginx.include.read_text()
-    proxy = _proxy.Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
+    proxy = Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
     # an address nginx cannot resolve makes `nginx -t` fail
     with pytest.raises(ConductorError, match="nginx -t rejected the configuration with the green upstream, previous file put back"):
-        _proxy.flip_nginx(proxy, "green", ["no-such-host.invalid:80"], confirm_url=nginx.url + "/version", commit=GREEN_COMMIT)
+        flip_nginx(proxy, "green", ["no-such-host.invalid:80"], confirm_url=nginx.url + "/version", commit=GREEN_COMMIT)
     assert nginx.include.read_text() == before
     assert served(nginx.url) == BLUE_COMMIT
 
@@ -78,16 +81,16 @@ def test_nginx_config_that_fails_nginx_t_puts_the_previous_file_back(nginx, back
 def test_nginx_flip_to_the_wrong_commit_is_undone(nginx, backends, monkeypatch):
     out = run(proxy_flip, nginx_args(nginx, backends, expected_commit="3" * 40, confirm_timeout=1), monkeypatch)
     assert out.failed and "did not answer commit 3333333333333333333333333333333333333333" in out.result["msg"]
-    assert "traffic put back on the previous upstream" in out.result["msg"]
+    assert "the previous upstream file put back and traffic with it" in out.result["msg"]
     assert served(nginx.url) == BLUE_COMMIT
 
 
 @pytest.mark.parametrize("servers", [["127.0.0.1:80; include /etc/passwd"], ["$(reboot):80"], []])
 def test_nginx_servers_are_validated_before_anything_is_written(nginx, backends, servers):
     before = nginx.include.read_text()
-    proxy = _proxy.Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
+    proxy = Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
     with pytest.raises(ConductorError, match="servers .* are invalid"):
-        _proxy.flip_nginx(proxy, "green", servers)
+        flip_nginx(proxy, "green", servers)
     assert nginx.include.read_text() == before
 
 
@@ -98,7 +101,7 @@ def haproxy_args(haproxy, colour="green", **extra):
 
 
 def test_haproxy_flip_through_the_runtime_api(haproxy, backends, monkeypatch):
-    proxy = _proxy.HAProxy(str(haproxy.socket), haproxy.backend)
+    proxy = HAProxy(str(haproxy.socket), haproxy.backend)
     assert proxy.states() == {"blue": "ready", "green": "maint"}
     assert served(haproxy.url) == BLUE_COMMIT
     out = run(proxy_flip, haproxy_args(haproxy, _ansible_diff=True), monkeypatch)
@@ -113,13 +116,13 @@ def test_haproxy_flip_through_the_runtime_api(haproxy, backends, monkeypatch):
 def test_haproxy_unconfirmed_flip_restores_the_server_states(haproxy, backends, monkeypatch):
     out = run(proxy_flip, haproxy_args(haproxy, expected_commit="3" * 40, confirm_timeout=1), monkeypatch)
     assert out.failed and "servers put back as they were" in out.result["msg"]
-    assert _proxy.HAProxy(str(haproxy.socket), haproxy.backend).states() == {"blue": "ready", "green": "maint"}
+    assert HAProxy(str(haproxy.socket), haproxy.backend).states() == {"blue": "ready", "green": "maint"}
 
 
 def test_haproxy_check_mode_and_unknown_backend(haproxy, backends, monkeypatch):
     out = run(proxy_flip, haproxy_args(haproxy, _ansible_check_mode=True, _ansible_diff=True), monkeypatch)
     assert out.result["changed"] and out.result["diff"]["after"] == "blue maint\ngreen ready\n"
-    assert _proxy.HAProxy(str(haproxy.socket), haproxy.backend).states()["green"] == "maint"
+    assert HAProxy(str(haproxy.socket), haproxy.backend).states()["green"] == "maint"
     missing = run(proxy_flip, haproxy_args(haproxy, haproxy_backend="be_nope"), monkeypatch)
     assert missing.failed and "be_nope" in missing.result["msg"]
 
@@ -137,43 +140,124 @@ def test_version_answers_are_parsed_strictly():
     assert _http.Answer(200, "[1, 2]").commit() == "[1, 2]"  # not a commit: never equal to one
 
 
+def read_args(nginx, **extra):
+    return {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream, "nginx_config": str(nginx.config),
+            "nginx_binary": nginx.binary, **extra}
+
+
 def test_without_a_colour_the_module_only_reports(nginx, haproxy, backends, monkeypatch):
     before = nginx.include.read_text()
-    out = run(proxy_flip, {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
-                           "nginx_config": str(nginx.config), "nginx_binary": nginx.binary}, monkeypatch)
-    # the fixture's include was not written by proxy_flip: no colour is known, so blue is idle
-    assert out.result == {"changed": False, "live_colour": "", "idle_colour": "blue"}
+    out = run(proxy_flip, read_args(nginx), monkeypatch)
+    # the fixture's include was not written by proxy_flip and no colour's servers are given: no colour is known
+    assert (out.result["changed"], out.result["live_colour"], out.result["idle_colour"]) == (False, "", "blue")
+    assert out.result["observation"]["config_loaded"] is True
     assert nginx.include.read_text() == before
     run(proxy_flip, nginx_args(nginx, backends), monkeypatch)
-    out = run(proxy_flip, {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
-                           "nginx_config": str(nginx.config), "nginx_binary": nginx.binary}, monkeypatch)
+    out = run(proxy_flip, read_args(nginx), monkeypatch)
     assert (out.result["live_colour"], out.result["idle_colour"]) == ("green", "blue")
     out = run(proxy_flip, {"proxy": "haproxy", "haproxy_socket": str(haproxy.socket), "haproxy_backend": haproxy.backend}, monkeypatch)
     assert (out.result["changed"], out.result["live_colour"], out.result["idle_colour"]) == (False, "blue", "green")
+    assert out.result["observation"]["config_servers"] == {"blue": [backends["blue"].address], "green": [backends["green"].address]}
 
 
 def test_without_a_colour_and_with_a_confirm_url_the_module_reports_what_serves(nginx, backends, monkeypatch):
-    read = {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
-            "nginx_config": str(nginx.config), "nginx_binary": nginx.binary}
-    out = run(proxy_flip, {**read, "confirm_url": nginx.url + "/version"}, monkeypatch)
+    out = run(proxy_flip, read_args(nginx, confirm_url=nginx.url + "/version"), monkeypatch)
     assert (out.result["serving_status"], out.result["serving_commit"], out.result["serving_tag"]) == (200, BLUE_COMMIT, "v1.0.0")
     backends["blue"].stop()
-    out = run(proxy_flip, {**read, "confirm_url": nginx.url + "/version"}, monkeypatch)
+    out = run(proxy_flip, read_args(nginx, confirm_url=nginx.url + "/version"), monkeypatch)
     assert not out.failed and out.result["serving_status"] == 502 and out.result["serving_commit"] == ""
 
 
-def test_without_a_colour_the_module_reports_what_the_idle_colour_runs(nginx, backends, monkeypatch):
-    read = {"proxy": "nginx", "nginx_include": str(nginx.include), "nginx_upstream": nginx.upstream,
-            "nginx_config": str(nginx.config), "nginx_binary": nginx.binary,
-            "colour_version_urls": {colour: f"http://{backend.address}/version" for colour, backend in backends.items()}}
-    run(proxy_flip, nginx_args(nginx, backends), monkeypatch)  # green live, blue idle
-    out = run(proxy_flip, read, monkeypatch)
-    assert out.result["idle_colour"] == "blue"
-    blue = backends["blue"]
-    assert (out.result["idle_status"], out.result["idle_commit"], out.result["idle_tag"]) == (200, blue.commit, blue.tag)
-    blue.stop()
-    out = run(proxy_flip, read, monkeypatch)
-    assert not out.failed and (out.result["idle_status"], out.result["idle_commit"], out.result["idle_tag"]) == (0, "", "")
+def test_without_a_colour_the_module_reports_what_each_colour_answers(nginx, backends, monkeypatch):
+    colour_servers = {colour: [backend.address] for colour, backend in backends.items()}
+    out = run(proxy_flip, read_args(nginx, colour_servers=colour_servers, version_path="/version"), monkeypatch)
+    # the hand-written include lists blue's server: it is read as blue
+    assert out.result["live_colour"] == "blue" and out.result["observation"]["config_colour"] == "blue"
+    answers = out.result["observation"]["colour_answers"]
+    assert [(a["status"], a["commit"], a["tag"]) for a in answers["blue"]] == [(200, BLUE_COMMIT, "v1.0.0")]
+    assert [(a["status"], a["commit"]) for a in answers["green"]] == [(200, GREEN_COMMIT)]
+    backends["green"].stop()
+    out = run(proxy_flip, read_args(nginx, colour_servers=colour_servers, version_path="/version"), monkeypatch)
+    assert [(a["status"], a["commit"]) for a in out.result["observation"]["colour_answers"]["green"]] == [(0, "")]
+
+
+def test_an_include_whose_header_names_the_other_colours_servers_is_a_contradiction(nginx, backends, monkeypatch):
+    nginx.include.write_text(Nginx(str(nginx.include), nginx.upstream, str(nginx.config)).render("green", [backends["blue"].address], "v1"))
+    colour_servers = {colour: [backend.address] for colour, backend in backends.items()}
+    out = run(proxy_flip, read_args(nginx, colour_servers=colour_servers), monkeypatch)
+    assert out.result["live_colour"] == "" and out.result["observation"]["config_problem"] == (
+        f"nginx include {nginx.include} says green but lists blue's servers ({backends['blue'].address})")
+
+
+def test_an_include_written_but_never_loaded_is_seen_and_reloaded_by_the_next_flip(nginx, backends, monkeypatch):
+    """A run that dies between writing the include and reloading nginx: the file says green, nginx still runs blue."""
+    proxy = Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
+    time.sleep(0.05)
+    nginx.include.write_text(proxy.render("green", [backends["green"].address], "v1.1.0"))
+    out = run(proxy_flip, read_args(nginx, confirm_url=nginx.url + "/version"), monkeypatch)
+    assert out.result["observation"]["config_colour"] == "green" and out.result["observation"]["config_loaded"] is False
+    assert out.result["serving_commit"] == BLUE_COMMIT
+    again = run(proxy_flip, nginx_args(nginx, backends), monkeypatch)
+    assert not again.failed and again.result["changed"] and again.result["confirmed"]
+    assert served(nginx.url) == GREEN_COMMIT
+    out = run(proxy_flip, read_args(nginx), monkeypatch)
+    assert out.result["observation"]["config_loaded"] is True
+
+
+def test_nginx_upstream_of_a_fleet_lists_every_host(nginx, monkeypatch):
+    hosts = [Backend("v1.1.0", GREEN_COMMIT) for _host in range(3)]
+    try:
+        servers = [host.address for host in hosts]
+        out = run(proxy_flip, {**read_args(nginx), "colour": "green", "servers": servers, "confirm_url": nginx.url + "/version",
+                               "expected_commit": GREEN_COMMIT, "health_path": "/healthz", "version_path": "/version"}, monkeypatch)
+        assert not out.failed and out.result["confirmed"] and len(out.result["preflight"]) == 6
+        assert [line.strip() for line in nginx.include.read_text().splitlines() if "server " in line] == [f"server {s};" for s in servers]
+    finally:
+        for host in hosts:
+            host.stop()
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    """HAProxy before three app hosts of each colour (servers blue-app1 ... green-app3), blue ready."""
+    hosts = {colour: [Backend("v1.0.0" if colour == "blue" else "v1.1.0", BLUE_COMMIT if colour == "blue" else GREEN_COMMIT)
+                      for _host in range(3)] for colour in ("blue", "green")}
+    servers = [(f"{colour}-app{n + 1}", backend.address, colour == "blue") for colour, backends in hosts.items()
+               for n, backend in enumerate(backends)]
+    server = HAProxyServer(tmp_path, "be_fleet", servers=servers)
+    server.hosts = hosts
+    yield server
+    server.stop()
+    for backends in hosts.values():
+        for backend in backends:
+            backend.stop()
+
+
+def test_haproxy_fleet_flips_every_server_of_the_colour(fleet, monkeypatch):
+    proxy = HAProxy(str(fleet.socket), fleet.backend)
+    observation = proxy.observe()
+    assert observation.config_colour == "blue" and observation.config_problem == ""
+    green = sorted(backend.address for backend in fleet.hosts["green"])
+    out = run(proxy_flip, haproxy_args(fleet, servers=green, health_path="/healthz", version_path="/version"), monkeypatch)
+    assert not out.failed and out.result["changed"] and out.result["previous_colour"] == "blue", out.result
+    assert proxy.states() == {**{f"blue-app{n}": "maint" for n in (1, 2, 3)}, **{f"green-app{n}": "ready" for n in (1, 2, 3)}}
+    assert {served(fleet.url) for _request in range(12)} == {GREEN_COMMIT}
+
+
+def test_haproxy_servers_that_do_not_match_the_inventory_are_refused(fleet, monkeypatch):
+    proxy = HAProxy(str(fleet.socket), fleet.backend)
+    before = proxy.states()
+    out = run(proxy_flip, haproxy_args(fleet, servers=["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]), monkeypatch)
+    assert out.failed and "green servers are" in out.result["msg"] and "does not match the inventory" in out.result["msg"]
+    assert proxy.states() == before
+
+
+def test_haproxy_with_servers_of_both_colours_ready_is_a_contradiction(fleet):
+    proxy = HAProxy(str(fleet.socket), fleet.backend)
+    proxy.set_states({"green-app2": "ready"})
+    observation = proxy.observe()
+    assert observation.config_colour == "" and "more than one colour" in observation.config_problem
+    assert "green-app2 ready" in observation.config_problem
 
 
 def test_preflight_refuses_a_server_reporting_another_commit_and_moves_nothing(nginx, backends, monkeypatch):

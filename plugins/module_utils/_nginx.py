@@ -1,0 +1,200 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""nginx: the upstream block of a colour in an include file we own, ``nginx -t``, a reload that waits for
+the new workers, and what nginx has really loaded."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
+from ansible_collections.maestro.conductor.plugins.module_utils._proxy import (
+    FlipResult, Observation, colour_of_servers, confirm_or_undo, validate_colour, validate_name, validate_servers)
+
+# start times are whole clock ticks (10 ms) and boot time is known to 10 ms: a file this much newer still counts as loaded
+_TICK_SLACK = 0.02
+_HEADER_RE = re.compile(r"^# maestro.conductor proxy_flip: colour=(\w+)", re.M)
+_SERVER_RE = re.compile(r"\bserver\s+([^\s;]+)")
+
+
+def _children(pid: int) -> list[tuple[int, int]]:
+    """Child processes of ``pid`` with their start times (clock ticks since boot), from /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            # the fields after the parenthesised command name: state, ppid, ... starttime is the 20th
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                children.append((int(entry), int(fields[19])))
+    return children
+
+
+def _accepting(pid: int) -> bool:
+    """Whether an nginx worker may still accept connections (it has not begun its graceful exit)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"shutting down" not in handle.read()
+    except OSError:
+        return False
+
+
+def _boot_time() -> float:
+    """When this machine booted, in the clock of file times (to the 10 ms of /proc/uptime)."""
+    with open("/proc/uptime", encoding="ascii") as handle:
+        return time.time() - float(handle.read().split()[0])
+
+
+@dataclass
+class Nginx:
+    """An nginx whose config includes ``include_path``, which holds the upstream block we manage."""
+
+    include_path: str
+    upstream: str
+    config: str
+    binary: str = "nginx"
+
+    def render(self, colour: str, servers: list[str], tag: str) -> str:
+        lines = [f"# maestro.conductor proxy_flip: colour={colour} tag={tag or '-'}",
+                 "# Managed file: maestro.conductor.proxy_flip rewrites it on every flip.",
+                 f"upstream {self.upstream} {{"]
+        lines += [f"    server {server};" for server in servers]
+        lines += ["    keepalive 16;", "}", ""]
+        return "\n".join(lines)
+
+    def current(self) -> tuple[str | None, str]:
+        try:
+            with open(self.include_path, encoding="utf-8") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            return None, ""
+        found = _HEADER_RE.search(text)
+        return text, found.group(1) if found else ""
+
+    def live_colour(self) -> str:
+        return self.current()[1]
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess:
+        binary = shutil.which(self.binary) or self.binary
+        try:
+            return subprocess.run([binary, "-c", self.config, *args], capture_output=True, text=True, timeout=60, check=False)
+        except FileNotFoundError as exc:
+            raise ConductorError(f"nginx binary {self.binary} was not found") from exc
+
+    def test(self) -> str:
+        """'' when `nginx -t` accepts the configuration, else what it said."""
+        done = self._run("-t", "-q")
+        return "" if done.returncode == 0 else (done.stderr or done.stdout).strip()
+
+    def _master_pid(self) -> int:
+        dump = self._run("-T", "-q").stdout
+        found = re.search(r"^\s*pid\s+([^;\s]+)\s*;", dump, re.M)
+        if found:
+            pid_file = found.group(1)
+        else:
+            compiled = re.search(r"--pid-path=(\S+)", self._run("-V").stderr)
+            pid_file = compiled.group(1) if compiled else "/run/nginx.pid"
+        try:
+            with open(pid_file, encoding="ascii") as handle:
+                return int(handle.read().strip())
+        except (OSError, ValueError) as exc:
+            raise ConductorError(f"nginx is not running (no master pid in {pid_file}): start it before flipping traffic") from exc
+
+    def loaded_since(self) -> float | None:
+        """When nginx last loaded its configuration (its newest accepting worker started), or None when unknown."""
+        try:
+            workers = [started for pid, started in _children(self._master_pid()) if _accepting(pid)]
+            return _boot_time() + max(workers) / os.sysconf("SC_CLK_TCK") if workers else None
+        except (ConductorError, OSError, ValueError):
+            return None
+
+    def observe(self, colour_servers: dict[str, list[str]]) -> Observation:
+        """What the include claims, whether nginx loaded it, and which colour its servers belong to."""
+        text, header = self.current()
+        servers = _SERVER_RE.findall(text or "")
+        observation = Observation(config_colour=header, config_servers={header or "listed": servers})
+        by_servers = colour_of_servers(servers, colour_servers) if servers else ""
+        if header and by_servers and by_servers != header:
+            observation.config_problem = (f"nginx include {self.include_path} says {header} but lists {by_servers}'s servers "
+                                          f"({', '.join(servers)})")
+        elif not header:
+            observation.config_colour = by_servers  # an include written by hand: its servers tell
+        loaded = self.loaded_since()
+        if text is not None and loaded is not None:
+            # a file written after the newest worker started was never loaded (a run died between write and reload)
+            observation.config_loaded = os.stat(self.include_path).st_mtime <= loaded + _TICK_SLACK
+        elif text is not None:
+            observation.config_loaded = None
+        return observation
+
+    def reload(self, timeout: float = 15.0) -> None:
+        """Reload and return once the master runs workers with the new configuration.
+
+        `nginx -s reload` only sends a signal; new workers appear once the master
+        has loaded the configuration, so they are what we wait for.
+        """
+        master = self._master_pid()
+        before = {pid for pid, _started in _children(master)}
+        done = self._run("-s", "reload")
+        if done.returncode != 0:
+            raise ConductorError(f"nginx -s reload failed: {(done.stderr or done.stdout).strip()}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = {pid for pid, _started in _children(master)}
+            # new workers run the new configuration; old ones close their listeners before they
+            # retitle themselves "shutting down", and until then they may still take a connection
+            if now - before and all(not _accepting(pid) for pid in before & now):
+                return
+            time.sleep(0.02)
+        raise ConductorError(f"nginx (master {master}) did not switch its workers to the new configuration within {timeout:.0f}s: "
+                             "see its error log")
+
+    def put_back(self, previous: str | None, reload: bool = True) -> None:
+        """Put the previous include back; reload only when nginx had loaded it (else what it runs is not in any file)."""
+        if previous is None:
+            os.unlink(self.include_path)
+        else:
+            atomic_write(self.include_path, previous.encode("utf-8"))
+        if reload and not self.test():
+            self.reload()
+
+
+def flip_nginx(proxy: Nginx, colour: str, servers: list[str], tag: str = "", confirm_url: str = "", commit: str = "",
+               confirm_timeout: float = 30.0, check_mode: bool = False) -> FlipResult:
+    validate_colour(colour)
+    validate_name(proxy.upstream, "upstream name")
+    validate_servers(servers)
+    wanted = proxy.render(colour, servers, tag)
+    previous, previous_colour = proxy.current()
+    loaded = proxy.loaded_since() if previous is not None else None
+    # a file nginx never loaded (a run died between writing and reloading): reload it even when it already says
+    # so, and never reload it again to undo
+    unloaded = loaded is not None and os.stat(proxy.include_path).st_mtime > loaded + _TICK_SLACK
+    result = FlipResult(changed=previous != wanted or unloaded, colour=colour, previous_colour=previous_colour,
+                        diff={"before": previous or "", "after": wanted, "before_header": proxy.include_path,
+                              "after_header": proxy.include_path})
+    if check_mode:
+        return result
+    if result.changed:
+        if previous != wanted:
+            atomic_write(proxy.include_path, wanted.encode("utf-8"))
+        problem = proxy.test()
+        if problem:
+            proxy.put_back(previous, reload=False)
+            raise ConductorError(f"nginx -t rejected the configuration with the {colour} upstream, previous file put back: {problem}")
+        try:
+            proxy.reload()
+        except ConductorError as exc:
+            proxy.put_back(previous, reload=not unloaded)
+            raise ConductorError(f"{exc}; previous upstream file put back") from exc
+    return confirm_or_undo(result, confirm_url, commit, confirm_timeout, lambda: proxy.put_back(previous, reload=not unloaded),
+                           "the previous upstream file put back" + ("" if unloaded else " and traffic with it"))
