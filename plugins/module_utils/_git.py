@@ -34,7 +34,7 @@ def validate_tag_name(tag: object) -> str:
     """Return ``tag`` if it is a safe release tag name, else raise ConductorError."""
     if not isinstance(tag, str) or not tag:
         raise ConductorError(f"tag name {tag!r} is invalid: expected {TAG_RULE}")
-    if not _TAG_RE.match(tag) or ".." in tag or tag.endswith((".lock", ".")):
+    if not _TAG_RE.fullmatch(tag) or ".." in tag or tag.endswith((".lock", ".")):
         raise ConductorError(f"tag name {tag!r} is invalid: expected {TAG_RULE}")
     return tag
 
@@ -42,7 +42,7 @@ def validate_tag_name(tag: object) -> str:
 def validate_object_id(value: object, what: str) -> str:
     """Return a full hexadecimal object id, lower-cased, or raise ConductorError."""
     text = value.lower() if isinstance(value, str) else ""
-    if not _OBJECT_ID_RE.match(text):
+    if not _OBJECT_ID_RE.fullmatch(text):
         raise ConductorError(f"{what} {value!r} is invalid: expected a full 40- or 64-digit hexadecimal object id")
     return text
 

@@ -38,8 +38,29 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# what a per-host report may hold, and of which type
+_HOST_FIELDS = {"host": str, "colour": str, "tag": str, "commit": str, "image_ids": list, "health": str, "seconds": (int, float),
+                "started": bool, "reused": bool, "result": str}
+
+
+def _host_reports(hosts: list) -> list[dict]:
+    """Per-host reports of a switch (host, colour, tag, commit, image ids, health, seconds), checked field by field."""
+    reports = []
+    for entry in hosts:
+        if not isinstance(entry, dict) or not isinstance(entry.get("host"), str):
+            raise ConductorError(f"ledger host report {entry!r} is invalid: expected a mapping with at least 'host'")
+        unknown = sorted(set(entry) - set(_HOST_FIELDS))
+        wrong = sorted(k for k, v in entry.items() if k in _HOST_FIELDS and not isinstance(v, _HOST_FIELDS[k]))
+        if unknown or wrong:
+            raise ConductorError(f"ledger host report for {entry['host']}: unknown fields {unknown}, fields of the wrong type {wrong}")
+        reports.append({k: ([str(i) for i in v] if isinstance(v, list) else (v[:_MAX_TEXT] if isinstance(v, str) else v))
+                        for k, v in entry.items()})
+    return reports
+
+
 def make_record(environment: str, event: str, tag: str, actor: str, commit: str = "", verdict: str = "",
-                from_tag: str = "", durations: dict | None = None, detail: str = "", record_id: str = "") -> dict:
+                from_tag: str = "", durations: dict | None = None, detail: str = "", record_id: str = "",
+                hosts: list | None = None) -> dict:
     """A validated ledger record; raises ConductorError naming the first bad field."""
     validate_environment(environment)
     if event not in EVENTS:
@@ -65,6 +86,8 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
         record["durations"] = {str(k): round(float(v), 3) for k, v in durations.items()}
     if detail:
         record["detail"] = detail[:_MAX_TEXT]
+    if hosts:
+        record["hosts"] = _host_reports(hosts)
     if record_id:
         if len(record_id) > 128:
             raise ConductorError("ledger record id is longer than 128 characters")

@@ -74,6 +74,12 @@ options:
   record_id:
     description: An identifier for the record; when a record with it exists, nothing is appended.
     type: str
+  hosts:
+    description:
+      - For a switch, one report per app host - C(host), C(colour), C(tag), C(commit), C(image_ids) (the image ids its
+        containers run), C(health), C(seconds), C(started), C(reused), C(result) - kept with the record.
+    type: list
+    elements: dict
   last:
     description: With O(state=query), return only the last this many records (V(0) for all).
     type: int
@@ -155,7 +161,8 @@ def _planned_record(params: dict, now) -> dict | None:
             return None
         return _ledger.make_record(params["environment"], params["event"], params["tag"], params["actor"],
                                    commit=params["commit"] or "", verdict=params["verdict"] or "", from_tag=params["from_tag"] or "",
-                                   durations=params["durations"], detail=params["detail"] or "", record_id=params["record_id"] or "")
+                                   durations=params["durations"], detail=params["detail"] or "", record_id=params["record_id"] or "",
+                                   hosts=params["hosts"])
     quarantined = params["tag"] in now["state"].quarantined
     if (action == "quarantined") == quarantined:
         return None
@@ -178,6 +185,7 @@ def main() -> None:
             "durations": {"type": "dict"},
             "detail": {"type": "str"},
             "record_id": {"type": "str"},
+            "hosts": {"type": "list", "elements": "dict"},
             "last": {"type": "int", "default": 50},
         },
         required_if=[
