@@ -15,7 +15,7 @@ import stat
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.maestro.conductor.plugins.module_utils._release_format import check_relative_path
+from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path
 
 _MODULE = "maestro.conductor.release_stage"
 

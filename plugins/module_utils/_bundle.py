@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _image_archive, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _image_archive, _names, _signing
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 
@@ -124,7 +124,7 @@ def _artifact_entries(paths: list[str], full: list[str], request: BundleRequest)
 
 def plan_bundle(request: BundleRequest) -> BundlePlan:
     """Work out the release files for ``request`` without writing anything."""
-    tag = _git.validate_tag_name(request.tag)
+    tag = _names.validate_tag_name(request.tag)
     if not os.path.isdir(request.release_dir):
         raise ConductorError(f"release directory {request.release_dir} does not exist or is not a directory")
     release_dir = os.path.realpath(request.release_dir)

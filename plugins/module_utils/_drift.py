@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _git, _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils import _git, _ledger, _names
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
@@ -83,7 +83,7 @@ def recorded_from_ledger(ledger_path: str, environment: str, pattern: str) -> li
 
 def _is_tag(name: str) -> bool:
     try:
-        _git.validate_tag_name(name)
+        _names.validate_tag_name(name)
     except ConductorError:
         return False
     return True

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, maestro.conductor maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read-only git access: tag-name validation and tag resolution.
+"""Read-only git access: tag resolution, with every name validated first (``_names``).
 
 Every name that reaches git is validated here first, and git is only ever
 called with an argument list (GitPython runs ``git`` without a shell).
@@ -14,6 +14,8 @@ import re
 from typing import NamedTuple
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+# the names git is given are checked first, by the rules every module shares
+from ansible_collections.maestro.conductor.plugins.module_utils._names import TAG_RE, validate_tag_name
 
 try:
     import git as _gitpython
@@ -22,30 +24,6 @@ except ImportError:  # also raised by GitPython itself when no git binary is fou
     HAS_GITPYTHON = False
 else:
     HAS_GITPYTHON = True
-
-# A release tag is one path component: it names files in the release directory,
-# so it may not hold a slash, start with '-' or '.', or contain '..'.
-_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-_OBJECT_ID_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-TAG_RULE = "1-128 characters of letters, digits, '.', '_', '+' or '-', starting with a letter or digit, without '..' or a trailing '.lock' or '.'"
-
-
-def validate_tag_name(tag: object) -> str:
-    """Return ``tag`` if it is a safe release tag name, else raise ConductorError."""
-    if not isinstance(tag, str) or not tag:
-        raise ConductorError(f"tag name {tag!r} is invalid: expected {TAG_RULE}")
-    if not _TAG_RE.fullmatch(tag) or ".." in tag or tag.endswith((".lock", ".")):
-        raise ConductorError(f"tag name {tag!r} is invalid: expected {TAG_RULE}")
-    return tag
-
-
-def validate_object_id(value: object, what: str) -> str:
-    """Return a full hexadecimal object id, lower-cased, or raise ConductorError."""
-    text = value.lower() if isinstance(value, str) else ""
-    if not _OBJECT_ID_RE.fullmatch(text):
-        raise ConductorError(f"{what} {value!r} is invalid: expected a full 40- or 64-digit hexadecimal object id")
-    return text
-
 
 class TagInfo(NamedTuple):
     """What a tag is now: its own object id, the commit it peels to, and its kind.
@@ -129,7 +107,7 @@ def list_tags(repo_path: str, pattern: str = "v*") -> list[TagInfo]:
         out = _run(repo, "for-each-ref", "--sort=-creatordate", "--format=" + _SEP.join(_FIELDS), f"refs/tags/{pattern}")
     finally:
         repo.close()
-    width, valid_name = len(_FIELDS), _TAG_RE.match
+    width, valid_name = len(_FIELDS), TAG_RE.fullmatch
     records = (line.split("\0") for line in out.split("\n"))
     tags = [_tag_from_fields(fields) for fields in records if len(fields) >= width and valid_name(fields[0][10:])]
     return [tag for tag in tags if tag is not None]

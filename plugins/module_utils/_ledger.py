@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._git import validate_object_id, validate_tag_name
+from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_object_id, validate_tag_name
 
 LEDGER_VERSION = 1
 EVENTS = ("deployed", "verdict", "rollback", "quarantine", "clear", "drill")

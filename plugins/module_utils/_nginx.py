@@ -121,13 +121,13 @@ class Nginx:
         """What the include claims, whether nginx loaded it, and which colour its servers belong to."""
         text, header = self.current()
         servers = _SERVER_RE.findall(text or "")
-        observation = Observation(config_colour=header, config_servers={header or "listed": servers})
+        observation = Observation(config_colour=header, config_source="header" if header else "", config_servers={header or "listed": servers})
         by_servers = colour_of_servers(servers, colour_servers) if servers else ""
         if header and by_servers and by_servers != header:
             observation.config_problem = (f"nginx include {self.include_path} says {header} but lists {by_servers}'s servers "
                                           f"({', '.join(servers)})")
-        elif not header:
-            observation.config_colour = by_servers  # an include written by hand: its servers tell
+        elif not header and by_servers:
+            observation.config_colour, observation.config_source = by_servers, "servers"  # an include written by hand
         loaded = self.loaded_since()
         if text is not None and loaded is not None:
             # a file written after the newest worker started was never loaded (a run died between write and reload)

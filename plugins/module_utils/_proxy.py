@@ -68,6 +68,8 @@ class Observation:
     """What one proxy claims and what it does: the configuration's colour, and what answers through it."""
 
     config_colour: str = ""
+    # "servers" when the colour is read from the servers an include lists by hand, not from a header proxy_flip wrote
+    config_source: str = ""
     config_problem: str = ""
     # nginx: whether the include was written before nginx last loaded its configuration (None: cannot tell)
     config_loaded: bool | None = True

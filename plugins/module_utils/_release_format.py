@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, read_bytes_limited
 from ansible_collections.maestro.conductor.plugins.module_utils._image_archive import IMAGE_ID_RE, REPO_TAG_MAX, REPO_TAG_PATTERN
+from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path
 
 try:
     import yaml
@@ -293,20 +293,6 @@ def load_manifest(path: str, what: str = "manifest") -> tuple[dict, bytes]:
     document = _parse(data, path, what)
     validate_document(document, manifest_schema(document, path, what), path, what)
     return document, data
-
-
-def check_relative_path(relpath: str) -> str:
-    """Return the reason ``relpath`` may not name a file inside a release directory, or ''."""
-    if relpath.startswith("/") or posixpath.isabs(relpath) or os.path.isabs(relpath):
-        return "is absolute"
-    if "\\" in relpath or "\0" in relpath:
-        return "contains a backslash or NUL"
-    parts = relpath.split("/")
-    if ".." in parts:
-        return "contains '..'"
-    if any(part in ("", ".") for part in parts):
-        return "is not a normalized relative path"
-    return ""
 
 
 def file_problem(release_dir: str, relpath: str) -> str:

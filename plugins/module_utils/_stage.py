@@ -30,8 +30,7 @@ from ansible_collections.maestro.conductor.plugins.module_utils import _http
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._docker import Container, Docker, validate_env, validate_project
 from ansible_collections.maestro.conductor.plugins.module_utils._image_archive import IMAGE_ID_RE
-from ansible_collections.maestro.conductor.plugins.module_utils._git import validate_object_id, validate_tag_name
-from ansible_collections.maestro.conductor.plugins.module_utils._release_format import check_relative_path
+from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path, validate_object_id, validate_tag_name
 
 COLOURS = ("blue", "green")
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024

@@ -48,6 +48,8 @@ def live_colour(name: str, observation: dict) -> Live:
     answering = _answering(observation, served) if served else []
     by_answers = answering[0] if len(answering) == 1 else ""
     what = f"commit {served}" + (f" ({observation['serving_tag']})" if observation.get("serving_tag") else "")
+    if observation.get("config_source") == "servers" and not served:
+        claim = ""  # an include written by hand before any switch, and nothing answers through it: nothing is live
     if by_answers and claim and by_answers != claim:
         if loaded is False:
             return Live(by_answers, f"it serves {what}, which only {by_answers} answers; its configuration says {claim} but was written "

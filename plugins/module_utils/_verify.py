@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _image_archive, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _image_archive, _names, _signing
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
@@ -348,9 +348,9 @@ def verify_release(release_dir: str, tag: str, repo: str, strict: bool = False, 
     a failed check in the report.
     """
     started = time.monotonic()
-    _git.validate_tag_name(tag)
+    _names.validate_tag_name(tag)
     if expected_commit:
-        expected_commit = _git.validate_object_id(expected_commit, "expected commit")
+        expected_commit = _names.validate_object_id(expected_commit, "expected commit")
     if not os.path.isdir(release_dir):
         _git.resolve_tag(repo, tag)  # an unknown tag is the likelier mistake: name it, with the nearest ones
         raise ConductorError(f"release directory {release_dir} does not exist or is not a directory")

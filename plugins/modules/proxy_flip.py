@@ -230,7 +230,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _http, _proxy
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._git import validate_object_id
+from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_object_id
 from ansible_collections.maestro.conductor.plugins.module_utils._haproxy import HAProxy, flip_haproxy
 from ansible_collections.maestro.conductor.plugins.module_utils._nginx import Nginx, flip_nginx
 

@@ -119,7 +119,7 @@ checked:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _drift, _git, _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils import _drift, _git, _ledger, _names
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
 
@@ -143,7 +143,7 @@ def main() -> None:
     try:
         remote = _drift.validate_remote(params["remote"] or params["repo"])
         branches = [_drift.validate_branch(branch) for branch in params["protected_branches"]]
-        running = _git.validate_object_id(params["running_commit"], "running commit") if params["running_commit"] else ""
+        running = _names.validate_object_id(params["running_commit"], "running commit") if params["running_commit"] else ""
         recorded = _drift.recorded_from_releases(params["releases_root"], params["pattern"]) if params["releases_root"] else []
         live = _ledger.LedgerState()
         if params["ledger"]:

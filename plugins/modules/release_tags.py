@@ -123,7 +123,7 @@ tag:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _git, _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils import _git, _ledger, _names
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
 
@@ -146,7 +146,7 @@ def main() -> None:
     params = module.params
     try:
         if params["tag"] is not None:
-            _git.validate_tag_name(params["tag"])
+            _names.validate_tag_name(params["tag"])
         tags = _git.list_tags(params["repo"], params["pattern"])
         by_name = {info.name: info for info in tags}
         names = [info.name for info in tags]
@@ -156,7 +156,7 @@ def main() -> None:
             if chosen is None:
                 raise _git.unknown_tag_error(params["tag"], params["repo"], names)
         elif params["prior_healthy"]:
-            ledger_now = _ledger.LedgerState(live=_git.validate_tag_name(params["live"]), healthy=params["healthy"],
+            ledger_now = _ledger.LedgerState(live=_names.validate_tag_name(params["live"]), healthy=params["healthy"],
                                              quarantined=params["quarantined"])
             chosen = by_name[_ledger.prior_healthy(names, ledger_now)]
     except ConductorError as exc:

@@ -35,7 +35,7 @@ _value:
 """
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._git import validate_tag_name
+from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_tag_name
 
 
 def release_tag(value: object) -> bool:

@@ -38,12 +38,14 @@ def test_demo_rolls_back_from_the_broken_release_to_the_prior_healthy_one(demo):
     assert "before the rollback: " + demo.url + " serves: demo service v1.2.0" in text and "checkout BROKEN" in text
     assert "rollback itest: v1.2.0 -> v1.1.0" in text and "quarantined: v1.2.0" in text and "time-to-green: " in text
     # blue still ran v1.1.0 when traffic left it: the rollback is a verified flip back to it
-    assert "deploy: blue already ran v1.1.0 (its tag and commit answered): reused as it runs, not started again" in text
+    assert "deploy: blue already ran v1.1.0 (its image ids and compose configuration): reused as it runs, not started again" in text
+    assert f"host localhost: blue v1.1.0 {demo.commit('v1.1.0')[:12]} image sha256:" in text
     assert "after the rollback: " + demo.url + " serves: demo service v1.1.0" in text
     assert demo.served() == demo.commit("v1.1.0")
     last = demo.ledger()[-2:]
     assert [(r["event"], r["tag"]) for r in last] == [("rollback", "v1.1.0"), ("quarantine", "v1.2.0")]
     assert last[0]["from_tag"] == "v1.2.0" and last[0]["verdict"] == "green" and last[0]["durations"]["time_to_green"] > 0
+    assert [(h["host"], h["colour"], h["reused"]) for h in last[0]["hosts"]] == [("localhost", "blue", True)]
 
 
 def test_demo_releases_are_signed_verified_and_made_once(demo):
@@ -62,7 +64,7 @@ def test_rollback_to_the_tag_already_live_changes_nothing(demo):
     before = len(demo.ledger())
     done = demo.rollback("-e", '{"tag": "v1.1.0"}')
     assert done.returncode == 0, out(done)[-3000:]
-    assert "was already live on blue; nothing to do" in done.stdout
+    assert "was already live on blue, proven on 1 app hosts (image ids, compose configuration, health); nothing to do" in out(done)
     assert "changed=0" in done.stdout.split("PLAY RECAP")[-1]
     assert len(demo.ledger()) == before and demo.served() == demo.commit("v1.1.0")
 
@@ -75,18 +77,18 @@ def test_rollback_to_the_release_the_idle_colour_still_runs_is_a_flip(demo):
     assert blue, "blue keeps running v1.1.0 after traffic left it"
     back = demo.rollback("-e", '{"tag": "v1.1.0"}')
     assert back.returncode == 0, out(back)[-3000:]
-    assert "deploy: blue already ran v1.1.0 (its tag and commit answered): reused as it runs, not started again" in out(back)
+    assert "deploy: blue already ran v1.1.0 (its image ids and compose configuration): reused as it runs, not started again" in out(back)
     assert demo.started("blue") == blue, "the same containers, not started again"
     assert demo.served() == demo.commit("v1.1.0")
     assert demo.ledger()[-2]["event"] == "rollback" and demo.ledger()[-2]["tag"] == "v1.1.0"
-    # and without reuse, the same rollback starts the colour through compose as a first deploy would
+    # and without reuse, the same rollback runs compose on the colour (which converges it: nothing differs to recreate)
     demo.rollback("-e", '{"tag": "v1.0.0"}')
     again = demo.rollback("-e", '{"tag": "v1.1.0", "release_switch_reuse_idle": false}')
     # later tests look for containers of v1.0.0 as a sign of a deploy: leave green running none
     subprocess.run(["docker", "compose", "--project-name", f"{demo.environment}-green", "down", "--timeout", "0"], capture_output=True,
                    check=True)
     assert again.returncode == 0 and "reused as it runs" not in again.stdout, out(again)[-3000:]
-    assert "Deploy to the idle colour" in again.stdout and demo.served() == demo.commit("v1.1.0")
+    assert demo.ledger()[-2]["hosts"][0]["reused"] is False and demo.served() == demo.commit("v1.1.0")
 
 
 def test_check_mode_shows_the_flip_and_changes_nothing(demo):
@@ -134,7 +136,7 @@ def test_release_that_fails_verification_deploys_nothing(demo):
 
 
 def test_idle_colour_that_never_turns_healthy_is_torn_down(demo):
-    demo.add_release("v1.0.0-unhealthy", """services:
+    demo.add_release("v1.0.0-unhealthy", image_from="v1.0.0", compose="""services:
   web:
     image: "maestro-demo/web:v1.0.0"
     pull_policy: never
@@ -147,13 +149,14 @@ def test_idle_colour_that_never_turns_healthy_is_torn_down(demo):
 """)
     done = demo.rollback("-e", '{"tag": "v1.0.0-unhealthy", "release_switch_deploy_timeout": 8}')
     assert done.returncode != 0
-    assert "failed in the deploy role: deploy of v1.0.0-unhealthy to itest-green failed at 'Bring the colour up and wait for its healthcheck'" \
-        in out(done)
+    assert "localhost: v1.0.0-unhealthy on itest-green failed at healthy: container itest-green-web-1 is unhealthy" in out(done)
+    assert "The colour this run started was stopped on localhost" in out(done)
     assert not demo.running("green") and demo.served() == demo.commit("v1.1.0")
 
 
-def test_service_reporting_the_wrong_commit_is_never_flipped_to(demo):
-    demo.add_release("v1.0.0-wrong-image", """services:
+def test_a_compose_file_naming_an_image_the_release_does_not_carry_never_serves(demo):
+    """The release carries v1.0.0's image, its compose file names v1.2.0's (which this engine holds): not the release's."""
+    demo.add_release("v1.0.0-wrong-image", image_from="v1.0.0", compose="""services:
   web:
     image: "maestro-demo/web:v1.2.0"
     pull_policy: never
@@ -163,7 +166,8 @@ def test_service_reporting_the_wrong_commit_is_never_flipped_to(demo):
     done = demo.rollback("-e", '{"tag": "v1.0.0-wrong-image"}')
     text = out(done)
     assert done.returncode != 0
-    assert f"preflight: http://127.0.0.1:{demo.green}/version reports commit {demo.commit('v1.2.0')}, expected {demo.commit('v1.0.0')}" in text
+    assert "localhost: v1.0.0-wrong-image on itest-green failed at image ids: container itest-green-web-1 runs image" in text
+    assert "(maestro-demo/web:v1.2.0), not the release's sha256:" in text
     assert "Traffic was not moved: it stays on blue (v1.1.0)" in text
     assert not demo.running("green") and demo.served() == demo.commit("v1.1.0")
 
@@ -183,7 +187,7 @@ def test_unreachable_docker_daemon(demo, tmp_path):
     done = demo.rollback("-e", '{"tag": "v1.0.0"}', DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock")
     assert done.returncode != 0
     text = out(done)
-    assert "failed at 'Bring the colour up and wait for its healthcheck'" in text
+    assert "localhost: v1.0.0 on itest-green failed at images: docker image ls --all failed" in text
     assert "Traffic was not moved: it stays on blue (v1.1.0)" in text
     assert demo.served() == demo.commit("v1.1.0")
 
@@ -211,7 +215,7 @@ def test_demo_through_haproxy_rolls_back_with_the_runtime_api(haproxy_demo):
     assert env.demo_run.returncode == 0, out(env.demo_run)[-3000:]
     text = out(env.demo_run)
     assert f"before the rollback: {env.url} serves: demo service v1.2.0" in text
-    assert "rollback itest-haproxy: v1.2.0 -> v1.1.0" in text and "confirmed through haproxy" in text
+    assert "rollback itest-haproxy: v1.2.0 -> v1.1.0" in text and "confirmed through localhost (haproxy)" in text
     assert f"after the rollback: {env.url} serves: demo service v1.1.0" in text
     assert env.served() == env.commit("v1.1.0")
     assert haproxy_states(env) == {"blue": "ready", "green": "maint"}
