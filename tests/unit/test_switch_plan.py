@@ -38,6 +38,7 @@ def plan(proxies=None, ledger=None, verified=None, **kwargs):
     (observed(claim="green", serving=OLD, blue=OLD, green=NEW, loaded=False), "blue", True),  # written, never loaded
     (observed(claim="blue", serving="", blue="", green=""), "blue", False),        # nothing answers: the claim
     (observed(claim="", serving="", blue="", green=""), "", False),                # a first deployment
+    ({**observed(claim="blue", serving="", blue=""), "config_source": "servers"}, "", False),  # a first include, by hand
 ])
 def test_live_colour_is_what_the_proxy_really_runs(observation, colour, repair):
     live = live_colour("lb1", observation)
