@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# An "app host" for fleet tests: the drill host image (Debian 12 minbase + python3, scripts/drill_host_image.sh)
+# plus its own docker engine (docker.io 20.10, iptables), compose v2 and an OpenSSH server, so Ansible can reach
+# it over SSH as it would a real server. No registry is reachable: built FROM the local drill image with Debian
+# packages only, and the compose plugin copied from this machine (scripts/services.sh installs it).
+# PID 1 is tini, which forwards SIGTERM to sshd and reaps orphans: a stop takes well under a second.
+# Kept once built; a change to this recipe bumps RECIPE, and a rebuilt drill image rebuilds it too.
+set -euo pipefail
+
+IMAGE="${APP_HOST_IMAGE:-maestro-app-host:bookworm}"
+BASE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"
+RECIPE=4
+COMPOSE=/usr/local/lib/docker/cli-plugins/docker-compose
+HERE="$(cd "$(dirname "$0")" && pwd)"
+
+DRILL_HOST_IMAGE="$BASE" "$HERE/drill_host_image.sh"
+base_id="$(docker image inspect --format '{{.Id}}' "$BASE")"
+labels="$(docker image inspect --format '{{ index .Config.Labels "maestro.app-host.recipe" }} {{ index .Config.Labels "maestro.app-host.base" }}' "$IMAGE" 2>/dev/null || true)"
+if [ "$labels" = "$RECIPE $base_id" ]; then
+    echo "app host image: $IMAGE (present)"
+    exit 0
+fi
+[ -x "$COMPOSE" ] || { echo "app host image: $COMPOSE is missing: run scripts/services.sh install" >&2; exit 1; }
+
+started=$(date +%s%N)
+previous="$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
+CONTEXT="$(mktemp -d)"
+trap 'rm -rf "$CONTEXT"' EXIT
+cp "$COMPOSE" "$CONTEXT/docker-compose"
+
+# Ansible connects as root with a key and runs several forks over ControlPersist: many sessions and
+# concurrent handshakes. No PAM: pam_loginuid fails in a container without CAP_AUDIT_CONTROL.
+cat >"$CONTEXT/sshd.conf" <<'EOF'
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+MaxSessions 30
+MaxStartups 100
+EOF
+
+cat >"$CONTEXT/maestro-app-host" <<'EOF'
+#!/bin/bash
+# Start an app host: the authorized key from $AUTHORIZED_KEY; dockerd in the background (vfs storage inside
+# this container, its own cgroup parent so nested engines never share cgroups); a fresh host key; then sshd
+# in the foreground under tini: SIGTERM ends sshd, and with it the container.
+set -eu
+name="${APP_HOST_NAME:-$(hostname)}"
+install -d -m 700 /root/.ssh
+if [ -n "${AUTHORIZED_KEY:-}" ]; then
+    printf '%s\n' "$AUTHORIZED_KEY" >/root/.ssh/authorized_keys
+    chmod 600 /root/.ssh/authorized_keys
+fi
+# left by a stopped container that is started again: nothing else runs here yet
+rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+dockerd --data-root /var/lib/docker --cgroup-parent "maestro-$name" >/var/log/dockerd.log 2>&1 &
+# one ed25519 host key, not `ssh-keygen -A`: its RSA key costs most of a second of CPU per host
+[ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
+mkdir -p /run/sshd
+exec /usr/sbin/sshd -D -e
+EOF
+
+chmod 0755 "$CONTEXT/maestro-app-host"
+
+cat >"$CONTEXT/Dockerfile" <<EOF
+FROM $BASE
+# host keys are made per container at start, not shared through the image
+RUN apt-get update -qq \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
+      docker.io iptables openssh-server python3-requests tini >/dev/null \\
+ && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_*
+COPY docker-compose /usr/local/lib/docker/cli-plugins/docker-compose
+COPY sshd.conf /etc/ssh/sshd_config.d/maestro.conf
+COPY maestro-app-host /usr/local/sbin/maestro-app-host
+EXPOSE 22
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/sbin/maestro-app-host"]
+CMD []
+LABEL maestro.app-host.recipe=$RECIPE maestro.app-host.base=$base_id
+EOF
+
+echo "app host image: building $IMAGE from $BASE"
+# the legacy builder: this docker CLI has no buildx, and nothing is pulled
+DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE" "$CONTEXT" >"$CONTEXT/build.log" 2>&1 || { tail -20 "$CONTEXT/build.log" >&2; exit 1; }
+# the image this one replaces, unless a container still uses it
+[ -z "$previous" ] || docker image rm "$previous" >/dev/null 2>&1 || true
+tenths=$(( ($(date +%s%N) - started) / 100000000 ))
+echo "app host image: $IMAGE built in $((tenths / 10)).$((tenths % 10)) s"
