@@ -5,6 +5,7 @@
 The module is asked first; a host whose cache already holds the release (the usual rollback) costs one
 module run. Otherwise the missing files go from ``src`` on the controller to a temporary directory on
 the host, and the module is asked again: it copies them into the cache and hashes everything there.
+When the host is this controller (plugin_utils/_controller.py), the core runs here and copies them from ``src``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import os
 import stat
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path
+from ansible_collections.maestro.conductor.plugins.module_utils._task_stage import ENTRY
+from ansible_collections.maestro.conductor.plugins.plugin_utils._controller import ControllerAction, runs_here
 
 _MODULE = "maestro.conductor.release_stage"
 
@@ -39,29 +41,31 @@ def _source_file(src: str, relpath: str) -> str:
     return full
 
 
-class ActionModule(ActionBase):
+class ActionModule(ControllerAction):
     TRANSFERS_FILES = False  # only when the host lacks files: a temporary directory is made then, not on every run
+    MODULE = _MODULE
+    ENTRY = ENTRY
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
+    def _module(self, args: dict, task_vars: dict) -> dict:
         src = args.pop("src", None)
         args.pop("incoming", None)
-        first = self._execute_module(module_name=_MODULE, module_args=args, task_vars=task_vars)
+        first = super()._module(args, task_vars)
         missing = first.get("missing") or []
         if first.get("failed") or not missing or self._task.check_mode or args.get("state", "present") == "absent":
-            return {**result, **first}
+            return first
         if not src:
             raise AnsibleActionFail(f"release_stage: the host's release cache lacks {', '.join(missing)}; give src, the verified release "
                                     "directory on the controller, to copy them from")
         sources = {relpath: _source_file(src, relpath) for relpath in missing}
+        if runs_here(self, task_vars):  # the cache is on this machine: the core copies from the release directory itself
+            return {**super()._module({**args, "incoming": sources}, task_vars), "missing": missing}
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
         try:
             incoming = {}
             for number, (relpath, local) in enumerate(sorted(sources.items())):
                 incoming[relpath] = self._transfer_file(local, self._connection._shell.join_path(tmpdir, f"artifact-{number}"))
             self._fixup_perms2([tmpdir, *incoming.values()], execute=False)
-            second = self._execute_module(module_name=_MODULE, module_args={**args, "incoming": incoming}, task_vars=task_vars)
+            second = super()._module({**args, "incoming": incoming}, task_vars)
         finally:
             self._remove_tmp_path(tmpdir)
-        return {**result, **second, "missing": missing}
+        return {**second, "missing": missing}

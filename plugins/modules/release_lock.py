@@ -121,52 +121,12 @@ ledger:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _ledger, _lock
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-
-
-def _read_under(taken: _lock.AcquireResult, params: dict, check_mode: bool) -> dict:
-    """The ledger's summary, read with the lock held; a lock this call took is given up if that fails."""
-    try:
-        return _ledger.summary(_ledger.read_environment(params["ledger"], params["environment"])[1])
-    except ConductorError:
-        if taken.changed and not check_mode:
-            _lock.release(params["path"], params["holder"])
-        raise
+from ansible_collections.maestro.conductor.plugins.module_utils._task import module_main
+from ansible_collections.maestro.conductor.plugins.module_utils._task_lock import ENTRY
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "holder": {"type": "str", "required": True},
-            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-            "ttl": {"type": "int", "default": 900},
-            "wait": {"type": "int", "default": 0},
-            "purpose": {"type": "str", "default": ""},
-            "force": {"type": "bool", "default": False},
-            "ledger": {"type": "path"},
-            "environment": {"type": "str"},
-        },
-        required_by={"ledger": "environment"},
-        supports_check_mode=True,
-    )
-    params = module.params
-    try:
-        if params["state"] == "present":
-            if params["ledger"]:
-                _ledger.validate_environment(params["environment"])
-            taken = _lock.acquire(params["path"], params["holder"], params["ttl"], params["wait"], params["purpose"], module.check_mode)
-            if taken.stale:
-                module.warn(f"took over a stale lock: {taken.stale.describe(taken.lock.acquired)}")
-            result = taken.as_dict()
-            if params["ledger"]:
-                result["ledger"] = _read_under(taken, params, module.check_mode)
-            module.exit_json(**result)
-        released = _lock.release(params["path"], params["holder"], params["force"], module.check_mode)
-    except ConductorError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=released)
+    module_main(AnsibleModule(supports_check_mode=True, **ENTRY.spec), ENTRY)
 
 
 if __name__ == "__main__":

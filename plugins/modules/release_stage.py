@@ -214,62 +214,14 @@ seconds:
   type: float
 """
 
-from dataclasses import asdict
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _stage
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._docker import Docker
+from ansible_collections.maestro.conductor.plugins.module_utils._task import module_main
+from ansible_collections.maestro.conductor.plugins.module_utils._task_stage import ENTRY
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "default": "present", "choices": ["present", "checked", "absent"]},
-            "environment": {"type": "str", "required": True},
-            "colour": {"type": "str", "required": True, "choices": list(_stage.COLOURS)},
-            "tag": {"type": "str"},
-            "commit": {"type": "str"},
-            "artifacts": {"type": "list", "elements": "dict", "default": []},
-            "images": {"type": "list", "elements": "dict", "default": []},
-            "src": {"type": "path"},
-            "cache_root": {"type": "path", "default": "/var/lib/maestro/releases"},
-            "compose_file": {"type": "str", "default": "compose.yaml"},
-            "port": {"type": "int"},
-            "compose_env": {"type": "dict", "default": {}},
-            "probe_address": {"type": "str", "default": "127.0.0.1"},
-            "health_path": {"type": "str", "default": "/healthz"},
-            "version_path": {"type": "str", "default": "/version"},
-            "timeout": {"type": "int", "default": 60},
-            "reuse": {"type": "bool", "default": True},
-            "incoming": {"type": "dict", "default": {}},
-        },
-        required_if=[("state", "present", ["tag", "commit", "artifacts", "images", "port"]),
-                     ("state", "checked", ["tag", "commit", "artifacts", "images", "port"])],
-        supports_check_mode=True,
-    )
-    params = module.params
-    docker = Docker()
-    if params["state"] == "absent":
-        try:
-            had = _stage.stop(docker, params["environment"], params["colour"], module.check_mode)
-        except ConductorError as exc:
-            module.fail_json(msg=str(exc), started=False, stopped=False)
-        module.exit_json(changed=had, stopped=had, started=False, project=f"{params['environment']}-{params['colour']}".lower())
-    request = _stage.StageRequest(
-        environment=params["environment"], colour=params["colour"], tag=params["tag"], commit=params["commit"],
-        artifacts=params["artifacts"], images=params["images"], cache_root=params["cache_root"], port=params["port"],
-        compose_file=params["compose_file"], compose_env=params["compose_env"], incoming=params["incoming"],
-        probe_address=params["probe_address"], health_path=params["health_path"], version_path=params["version_path"],
-        timeout=float(params["timeout"]), reuse=params["reuse"])
-    try:
-        result = _stage.stage(docker, request, module.check_mode, prove_only=params["state"] == "checked")
-    except _stage.StageError as exc:
-        module.fail_json(msg=str(exc), **asdict(exc.result))
-    except ConductorError as exc:
-        module.fail_json(msg=str(exc), started=False, stopped=False)
-    module.exit_json(changed=result.changed, **asdict(result))
+    module_main(AnsibleModule(supports_check_mode=True, **ENTRY.spec), ENTRY)
 
 
 if __name__ == "__main__":

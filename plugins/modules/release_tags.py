@@ -123,49 +123,12 @@ tag:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _git, _ledger, _names
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._task import module_main
+from ansible_collections.maestro.conductor.plugins.module_utils._task_tags import ENTRY
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "repo": {"type": "path", "required": True},
-            "pattern": {"type": "str", "default": "v*"},
-            "tag": {"type": "str"},
-            "prior_healthy": {"type": "bool", "default": False},
-            "live": {"type": "str"},
-            "healthy": {"type": "list", "elements": "str", "default": []},
-            "quarantined": {"type": "list", "elements": "str", "default": []},
-            "limit": {"type": "int", "default": 20},
-        },
-        mutually_exclusive=[("tag", "prior_healthy")],
-        required_if=[("prior_healthy", True, ["live"])],
-        supports_check_mode=True,
-    )
-    params = module.params
-    try:
-        if params["tag"] is not None:
-            _names.validate_tag_name(params["tag"])
-        tags = _git.list_tags(params["repo"], params["pattern"])
-        by_name = {info.name: info for info in tags}
-        names = [info.name for info in tags]
-        chosen = None
-        if params["tag"] is not None:
-            chosen = by_name.get(params["tag"])
-            if chosen is None:
-                raise _git.unknown_tag_error(params["tag"], params["repo"], names)
-        elif params["prior_healthy"]:
-            ledger_now = _ledger.LedgerState(live=_names.validate_tag_name(params["live"]), healthy=params["healthy"],
-                                             quarantined=params["quarantined"])
-            chosen = by_name[_ledger.prior_healthy(names, ledger_now)]
-    except ConductorError as exc:
-        module.fail_json(msg=str(exc))
-    shown = tags[:params["limit"]] if params["limit"] > 0 else tags
-    result = {"changed": False, "count": len(tags), "tags": [info.as_dict() for info in shown]}
-    if chosen is not None:
-        result["tag"] = chosen.as_dict()
-    module.exit_json(**result)
+    module_main(AnsibleModule(supports_check_mode=True, **ENTRY.spec), ENTRY)
 
 
 if __name__ == "__main__":

@@ -196,43 +196,12 @@ seconds:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
+from ansible_collections.maestro.conductor.plugins.module_utils._task import module_main
+from ansible_collections.maestro.conductor.plugins.module_utils._task_verify import ENTRY
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "tag": {"type": "str", "required": True},
-            "release_dir": {"type": "path", "required": True},
-            "repo": {"type": "path", "required": True},
-            "strict": {"type": "bool", "default": False},
-            "expected_commit": {"type": "str"},
-            "allowed_signers": {"type": "path"},
-            "allow_extra": {"type": "list", "elements": "str", "default": []},
-            "workers": {"type": "int", "default": 0},
-            "fail_on_error": {"type": "bool", "default": True},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params["expected_commit"] and not params["strict"]:
-        module.warn("expected_commit is only checked with strict=true; it was ignored")
-    if params["workers"] < 0:
-        module.fail_json(msg=f"workers is {params['workers']}: expected 0 (one per core) or a positive number")
-    try:
-        report = verify_release(
-            params["release_dir"], params["tag"], params["repo"], strict=params["strict"],
-            expected_commit=params["expected_commit"], allowed_signers=params["allowed_signers"],
-            allow_extra=params["allow_extra"], workers=params["workers"],
-        )
-    except ConductorError as exc:
-        module.fail_json(msg=str(exc), ok=False, checks=[], failed_checks=[])
-    result = dict(report.as_dict(), changed=False, summary=report.summary())
-    if not report.ok and params["fail_on_error"]:
-        failures = "; ".join(f"{check.name}: {check.detail}" for check in report.failed)
-        module.fail_json(msg=f"release {params['tag']} failed verification: {failures}", **result)
-    module.exit_json(**result)
+    module_main(AnsibleModule(supports_check_mode=True, **ENTRY.spec), ENTRY)
 
 
 if __name__ == "__main__":

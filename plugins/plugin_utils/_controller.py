@@ -1,0 +1,70 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A module's core, run in Ansible's worker when the module would only run it on this same machine anyway.
+
+A module task costs a new Python on the target (and, on first use in a run, building its payload): about half a second
+here, on every step of a rollback. When the target is this controller - the local connection, no privilege change,
+no async, no task environment, the very Python Ansible runs on - the action plugin calls the module's core
+(``plugins/module_utils/_task*.py``) here, after validating the arguments with the module's own spec. Anywhere else
+the module runs on the target as usual. The code, the checks and the result are the same either way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, TaskFailed
+
+_LOCAL = ("local", "ansible.builtin.local")
+
+
+def runs_here(action: ActionBase, task_vars: dict) -> bool:
+    """Whether the module would run on this machine, as this user, with this Python, in this environment."""
+    task, connection = action._task, action._connection  # pylint: disable=protected-access
+    environment = [entry for entry in task.environment or [] if entry]  # the play's keyword gives [{}] when it sets none
+    if connection.transport not in _LOCAL or action._play_context.become or task.async_val or environment:  # pylint: disable=protected-access
+        return False
+    host_vars = task_vars.get("ansible_delegated_vars", {}).get(task.delegate_to, {}) if task.delegate_to else task_vars
+    interpreter = action._templar.template(host_vars.get("ansible_python_interpreter", ""))  # pylint: disable=protected-access
+    return bool(interpreter) and os.path.realpath(str(interpreter)) == os.path.realpath(sys.executable)
+
+
+def run_here(entry: Entry, args: dict, check_mode: bool, diff: bool) -> dict:
+    """The module's result, from its core called here with the arguments its spec validates."""
+    spec = dict(entry.spec)
+    validator = ArgumentSpecValidator(spec.pop("argument_spec"), **spec)
+    validated = validator.validate(dict(args))
+    if validated.error_messages:
+        return {"failed": True, "msg": "; ".join(validated.error_messages)}
+    try:
+        outcome = entry.run(validated.validated_parameters, check_mode, diff)
+    except TaskFailed as exc:
+        return {**exc.result, "failed": True, "msg": str(exc)}
+    except ConductorError as exc:
+        return {"failed": True, "msg": str(exc)}
+    result = dict(outcome.result)
+    if outcome.warnings:
+        result["warnings"] = list(outcome.warnings)
+    return result
+
+
+class ControllerAction(ActionBase):
+    """The action of a module whose core runs here when its target is this controller (``runs_here``)."""
+
+    MODULE = ""
+    ENTRY: Entry
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        return {**result, **self._module(dict(self._task.args), task_vars or {})}
+
+    def _module(self, args: dict, task_vars: dict) -> dict:
+        """The module's result for ``args``: its core here when the target is this controller, else the module there."""
+        if runs_here(self, task_vars):
+            return run_here(self.ENTRY, args, bool(self._task.check_mode), bool(self._task.diff))
+        return self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars)
