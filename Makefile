@@ -149,7 +149,8 @@ test-molecule: services
 .PHONY: bench bench-verify bench-tags bench-rollback bench-drill bench-noop
 bench: bench-verify bench-tags bench-rollback bench-drill
 
-bench-rollback: demo
+# its own demo environments under .cache/bench (nginx 18380-18382, HAProxy 18390-18392) and a fleet of app hosts
+bench-rollback: services
 	$(PY) bench/bench_rollback.py
 
 # the drill host image and releases as test-molecule makes them

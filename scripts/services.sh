@@ -10,7 +10,7 @@ STATE=${MAESTRO_STATE_DIR:-$PWD/.cache/services}
 PLUGINS=/usr/local/lib/docker/cli-plugins
 
 need=()
-for pair in nginx:nginx haproxy:haproxy dockerd:docker.io busybox:busybox-static skopeo:skopeo; do
+for pair in nginx:nginx haproxy:haproxy dockerd:docker.io busybox:busybox-static skopeo:skopeo socat:socat curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 

@@ -24,6 +24,10 @@ options:
     description: Inventory name to the registered result of that host's stage.
     type: dict
     required: true
+  run_id:
+    description: This switch's run id, as given to M(maestro.conductor.release_stage); a result with another is ignored.
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -42,8 +46,8 @@ _value:
 from ansible_collections.maestro.conductor.plugins.module_utils._switch_plan import phase_one_verdict
 
 
-def switch_verdict(plan: dict, results: dict) -> dict:
-    return phase_one_verdict(plan or {}, dict(results or {}))
+def switch_verdict(plan: dict, results: dict, run_id: str = "") -> dict:
+    return phase_one_verdict(plan or {}, dict(results or {}), run_id)
 
 
 class FilterModule:  # pylint: disable=too-few-public-methods

@@ -158,12 +158,15 @@ def plan_switch(mode: str, environment: str, requested_tag: str, verified: dict,
     return plan
 
 
-def phase_one_verdict(plan: dict, results: dict[str, dict]) -> dict:
+def phase_one_verdict(plan: dict, results: dict[str, dict], run_id: str = "") -> dict:
     """What went wrong on the app hosts (``problems``, empty when every host of the plan is green: a host that did not
-    report is red), one report per host for the ledger (``hosts``) and one line per host for the summary (``lines``)."""
+    report is red), one report per host for the ledger (``hosts``) and one line per host for the summary (``lines``).
+    ``run_id``: a result of another run (an earlier switch in the same playbook) is no report of this one."""
     problems, reports = [], []
     for name in [host for batch in plan.get("batches", []) for host in batch]:
         result = results.get(name) or {}
+        if run_id and result.get("run_id") != run_id and not result.get("unreachable"):
+            result = {}
         if not result or result.get("skipped"):
             problems.append(f"{name}: never reported (not reached, or a batch before it failed)")
         elif result.get("unreachable"):

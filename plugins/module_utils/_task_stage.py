@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _stage
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._docker import Docker
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome, TaskFailed
 
@@ -30,6 +31,7 @@ SPEC = {
         "timeout": {"type": "int", "default": 60},
         "reuse": {"type": "bool", "default": True},
         "incoming": {"type": "dict", "default": {}},
+        "run_id": {"type": "str", "default": ""},
     },
     "required_if": [("state", "present", ["tag", "commit", "artifacts", "images", "port"]),
                     ("state", "checked", ["tag", "commit", "artifacts", "images", "port"])],
@@ -49,12 +51,15 @@ def run(params: dict, check_mode: bool, _diff: bool) -> Outcome:
     docker = Docker()
     if params["state"] == "absent":
         had = _stage.stop(docker, params["environment"], params["colour"], check_mode)
-        return Outcome({"changed": had, "stopped": had, "started": False, "project": f"{params['environment']}-{params['colour']}".lower()})
+        return Outcome({"changed": had, "stopped": had, "started": False, "project": f"{params['environment']}-{params['colour']}".lower(),
+                        "run_id": params["run_id"]})
     try:
         result = _stage.stage(docker, request(params), check_mode, prove_only=params["state"] == "checked")
     except _stage.StageError as exc:
-        raise TaskFailed(str(exc), **asdict(exc.result)) from exc
-    return Outcome({"changed": result.changed, **asdict(result)})
+        raise TaskFailed(str(exc), run_id=params["run_id"], **asdict(exc.result)) from exc
+    except ConductorError as exc:
+        raise TaskFailed(str(exc), run_id=params["run_id"]) from exc
+    return Outcome({"changed": result.changed, "run_id": params["run_id"], **asdict(result)})
 
 
 ENTRY = Entry(SPEC, run)

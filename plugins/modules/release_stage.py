@@ -119,6 +119,10 @@ options:
     description: Set by the action plugin, never by hand: cached file path -> the path on the host it was copied to.
     type: dict
     default: {}
+  run_id:
+    description: Returned as given (RV(run_id)), so that a caller can tell this run's result from an earlier one's.
+    type: str
+    default: ""
 requirements:
   - the docker CLI and the compose v2 plugin on the host
 """
@@ -147,6 +151,10 @@ EXAMPLES = r"""
 RETURN = r"""
 project:
   description: The colour's compose project.
+  returned: always
+  type: str
+run_id:
+  description: O(run_id), as given.
   returned: always
   type: str
 missing:

@@ -168,3 +168,14 @@ def test_phase_one_is_green_only_when_every_host_reports_green():
     assert red["problems"] == ["app2: boom", "app3: unreachable: ssh: timed out"]
     assert [h["started"] for h in red["hosts"]] == [True, True, False]
     assert phase_one_verdict(found, {"app1": green})["problems"][0].startswith("app2: never reported")
+
+
+def test_a_result_of_another_run_is_no_report_of_this_one():
+    """An earlier switch in the same playbook left its result on a host this switch never reached (a red batch before)."""
+    found = plan().as_dict()
+    mine = {"image_ids": ["sha256:" + "c" * 64], "seconds": 1.0, "run_id": "this"}
+    earlier = {**mine, "run_id": "earlier"}
+    verdict = phase_one_verdict(found, {"app1": mine, "app2": mine, "app3": earlier}, run_id="this")
+    assert verdict["problems"] == ["app3: never reported (not reached, or a batch before it failed)"]
+    assert phase_one_verdict(found, {"app1": mine, "app2": mine, "app3": {"unreachable": True, "msg": "x"}}, "this")["problems"] == [
+        "app3: unreachable: x"]
