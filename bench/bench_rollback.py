@@ -70,7 +70,7 @@ class Load:
         self.seen: list[tuple[float, str]] = []
         self.lock = threading.Lock()
         self.started = 0.0
-        self.threads = [threading.Thread(target=self.client, args=(kind,), daemon=True) for kind, n in THREADS.items() for _ in range(n)]
+        self.threads = [threading.Thread(target=self.client, args=(kind,), daemon=True) for kind, n in THREADS.items() for _client in range(n)]
 
     def client(self, kind: str) -> None:
         conn = None

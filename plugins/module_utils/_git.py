@@ -25,6 +25,7 @@ except ImportError:  # also raised by GitPython itself when no git binary is fou
 else:
     HAS_GITPYTHON = True
 
+
 class TagInfo(NamedTuple):
     """What a tag is now: its own object id, the commit it peels to, and its kind.
 

@@ -48,4 +48,3 @@ def check_relative_path(relpath: str) -> str:
     if any(part in ("", ".") for part in parts):
         return "is not a normalized relative path"
     return ""
-

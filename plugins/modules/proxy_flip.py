@@ -121,8 +121,8 @@ options:
   colour_version_urls:
     description:
       - Without O(colour), each colour's version URLs on its own servers (bypassing the proxy), a list or one URL per
-        colour. Each is asked once; what they report is in RV(observation.colour_answers), to be compared with what
-        the proxy serves.
+        colour. Each is asked once; what they report is in RV(observation) (C(colour_answers)), to be compared with
+        what the proxy serves.
     type: dict
     default: {}
   confirm_timeout:

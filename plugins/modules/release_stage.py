@@ -104,7 +104,7 @@ options:
     type: str
     default: /healthz
   version_path:
-    description: Path on the colour's port that must report O(commit) (JSON C({"commit":...}) or the bare id).
+    description: 'Path on the colour''s port that must report O(commit) (JSON C({"commit": ...}) or the bare id).'
     type: str
     default: /version
   timeout:
@@ -116,7 +116,7 @@ options:
     type: bool
     default: true
   incoming:
-    description: Set by the action plugin, never by hand: cached file path -> the path on the host it was copied to.
+    description: Set by the action plugin, never by hand - each cached file's path, and where on the host it was copied to.
     type: dict
     default: {}
   run_id:

@@ -318,3 +318,28 @@ def test_the_second_proxys_failed_confirmation_flips_the_first_back(cluster):
     assert "flip to" in text and "not confirmed" in text and "servers put back as they were" in text
     assert "Traffic was flipped back to" in text and "on lb-nginx" in text
     assert cluster.served("lb-nginx") == cluster.served("lb-haproxy") == cluster.commit("v1.1.0")
+
+
+def test_batches_stop_at_the_first_red_one_and_nothing_moves(cluster):
+    """One host a batch: app2 cannot run the colour, so app3 is never touched, app1's colour is stopped again."""
+    live = cluster.reset("v1.1.0")
+    target = "green" if live == "blue" else "blue"
+    app2 = cluster.hosts[1]
+    for host in cluster.hosts:
+        host.docker("compose", "-p", f"{ENVIRONMENT}-{target}", "down", "--timeout", "0")
+    port = str(app2.inner_ports[target])
+    app2.exec("iptables", "-I", "INPUT", "-i", "lo", "-p", "tcp", "--dport", port, "-j", "DROP")
+    try:
+        done = cluster.switch("rollback.yml", {"tag": "v1.0.0", "release_switch_batch": 1, "release_switch_deploy_timeout": 6})
+    finally:
+        app2.exec("iptables", "-D", "INPUT", "-i", "lo", "-p", "tcp", "--dport", port, "-j", "DROP")
+    text = out(done)
+    assert done.returncode != 0
+    assert f"{app2.name}: v1.0.0 on {ENVIRONMENT}-{target} failed at probe" in text
+    assert f"{cluster.hosts[2].name}: never reported (not reached, or a batch before it failed)" in text
+    assert f"The colour this run started was stopped on {cluster.hosts[0].name}" in text
+    assert cluster.served() == cluster.commit("v1.1.0") and all(cluster.running(host, target) == [] for host in cluster.hosts)
+    # in batches of one, with every host green, the switch goes through as at once
+    green = cluster.switch("rollback.yml", {"tag": "v1.0.0", "release_switch_batch": "34%"})
+    assert green.returncode == 0, out(green)[-4000:]
+    assert cluster.served() == cluster.commit("v1.0.0") and cluster.live_on_every_host("v1.0.0", target)

@@ -177,8 +177,8 @@ def test_a_colour_that_never_turns_healthy_is_stopped(release):
     unhealthy.mkdir(exist_ok=True)
     (unhealthy / "compose.yaml").write_text((COMPOSE % 2).replace("/healthz", "/no-such-page"))
     shutil.copy(release["dir"] / "image.tar", unhealthy / "image.tar")
-    request = replace(release["request"], tag="v1-unhealthy", artifacts=[artifact(unhealthy / "compose.yaml", unhealthy),
-                                                                          artifact(unhealthy / "image.tar", unhealthy)])
+    artifacts = [artifact(unhealthy / "compose.yaml", unhealthy), artifact(unhealthy / "image.tar", unhealthy)]
+    request = replace(release["request"], tag="v1-unhealthy", artifacts=artifacts)
     request = replace(request, incoming={a["path"]: str(unhealthy / a["path"]) for a in request.artifacts})
     with pytest.raises(_stage.StageError) as caught:
         _stage.stage(Docker(), replace(request, images=[{**release["request"].images[0], "repo_tags": [f"{IMAGE}:v1-unhealthy"]}]))
