@@ -28,6 +28,10 @@ options:
     description: This switch's run id, as given to M(maestro.conductor.release_stage); a result with another is ignored.
     type: str
     default: ""
+  check_mode:
+    description: Whether the switch runs in check mode, where no host has image ids to prove.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -46,8 +50,8 @@ _value:
 from ansible_collections.maestro.conductor.plugins.module_utils._switch_plan import phase_one_verdict
 
 
-def switch_verdict(plan: dict, results: dict, run_id: str = "") -> dict:
-    return phase_one_verdict(plan or {}, dict(results or {}), run_id)
+def switch_verdict(plan: dict, results: dict, run_id: str = "", check_mode: bool = False) -> dict:
+    return phase_one_verdict(plan or {}, dict(results or {}), run_id, bool(check_mode))
 
 
 class FilterModule:  # pylint: disable=too-few-public-methods

@@ -31,12 +31,14 @@ def validate_project(name: str) -> str:
 
 
 def validate_env(env: dict) -> dict[str, str]:
-    """Variables for compose's interpolation: plain names, one-line values."""
+    """Variables for compose's interpolation: plain names, one-line values; none that steers docker or compose itself."""
     clean = {}
     for name, value in env.items():
         text = str(value)
         if not _ENV_NAME_RE.fullmatch(str(name)):
             raise ConductorError(f"compose variable name {name!r} is invalid: expected letters, digits and '_', not starting with a digit")
+        if str(name).upper().startswith(("DOCKER_", "COMPOSE_")) or str(name) in _PASSED_ENV:
+            raise ConductorError(f"compose variable {name} would change which engine or which files compose uses: it is not given to compose")
         if any(ch in text for ch in "\n\r\0") or len(text) > 4096:
             raise ConductorError(f"compose variable {name}: its value must be one line of at most 4096 characters")
         clean[str(name)] = text
@@ -55,7 +57,6 @@ class Container:
     status: str         # created, running, exited, ...
     health: str         # healthy, unhealthy, starting, or "" without a healthcheck
     started_at: str
-    config_hash: str
     health_log: str = ""
 
     @property
@@ -117,11 +118,6 @@ class Docker:
         base = ["compose", "--project-name", validate_project(project), "--project-directory", directory, "--file", "-"]
         return self.run(base + args, stdin=compose_file, env=validate_env(env), timeout=timeout)
 
-    def config_hashes(self, project: str, directory: str, compose_file: bytes, env: dict) -> dict[str, str]:
-        """Each service of the compose file with the configuration hash compose labels its containers with."""
-        out = self.compose(project, directory, ["config", "--hash", "*"], compose_file, env).stdout.decode()
-        return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-
     def down(self, project: str, timeout: int = 10) -> None:
         # by name: the project's containers carry its label, no compose file is needed to remove them
         self.run(["compose", "--project-name", validate_project(project), "down", "--remove-orphans", "--timeout", str(timeout)],
@@ -148,5 +144,4 @@ def _container(entry: dict) -> Container:
     return Container(id=entry.get("Id", ""), name=entry.get("Name", "").lstrip("/"), service=labels.get("com.docker.compose.service", ""),
                      image=config.get("Image", ""), image_id=entry.get("Image", ""), status=state.get("Status", ""),
                      health=health.get("Status", ""), started_at=state.get("StartedAt", ""),
-                     config_hash=labels.get("com.docker.compose.config-hash", ""),
                      health_log=str(log[-1].get("Output", "")).strip()[-300:] if log else "")

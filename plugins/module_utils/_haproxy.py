@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._proxy import (
-    COLOURS, FlipResult, Observation, confirm_or_undo, validate_colour, validate_name)
+    COLOURS, FlipResult, Observation, confirm_or_undo, fit, validate_colour, validate_name)
 
 
 def server_colour(name: str) -> str:
@@ -79,8 +79,9 @@ class HAProxy:
     def states(self) -> dict[str, str]:
         return {server.name: server.state for server in self.servers()}
 
-    def observe(self) -> Observation:
-        """The colour whose servers are all ready while every other server is in maintenance."""
+    def observe(self, colour_servers: dict[str, list[str]] | None = None) -> Observation:
+        """The colour whose servers are all ready while every other server is in maintenance, and whether they are
+        exactly that colour's app hosts."""
         servers = self.servers()
         observation = Observation(config_servers={colour: sorted(s.address for s in servers if s.colour == colour) for colour in COLOURS})
         ready = {s.colour for s in servers if s.state == "ready"}
@@ -90,6 +91,8 @@ class HAProxy:
                                           + ", ".join(f"{s.name} {s.state}" for s in servers))
         elif ready:
             observation.config_colour = ready.pop()
+            live = [s.address for s in servers if s.state == "ready"]
+            observation.config_exact, observation.config_unknown = fit(live, observation.config_colour, colour_servers or {})
         return observation
 
     def live_colour(self) -> str:
@@ -115,7 +118,7 @@ def flip_haproxy(proxy: HAProxy, colour: str, confirm_url: str = "", commit: str
     if not mine:
         raise ConductorError(f"HAProxy backend {proxy.backend} has no server of colour {colour} (servers: "
                              f"{', '.join(s.name for s in current)}); name them {colour} or {colour}-NAME")
-    if servers and sorted(servers) != mine:
+    if servers and not fit(mine, colour, {colour: servers})[0]:
         raise ConductorError(f"HAProxy backend {proxy.backend}'s {colour} servers are {', '.join(mine)}, but the app hosts' {colour} "
                              f"endpoints are {', '.join(sorted(servers))}: the HAProxy configuration does not match the inventory")
     before = {s.name: s.state for s in current}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import posixpath
 import re
 import tarfile
 import zlib
@@ -180,9 +181,12 @@ def normalize_repo_tag(reference: object) -> str | None:
 
 
 def _member_name(name: str) -> str:
-    while name.startswith("./"):
-        name = name[2:]
-    return name
+    """A member's name as docker reads it (it cleans the path: ``x/../manifest.json`` is ``manifest.json``), refused
+    when it is absolute or climbs out: what we index must be what ``docker load`` would."""
+    clean = posixpath.normpath(name) if name else name
+    if name.startswith("/") or clean == ".." or clean.startswith("../"):
+        raise _Invalid(f"member {name!r} is absolute or outside the archive")
+    return "" if clean == "." else clean
 
 
 def _wanted(name: str) -> bool:
@@ -231,6 +235,8 @@ def _read_members(reader: _HashingReader, kind: str) -> _Members:
             if name in members.present:
                 raise _Invalid(f"{name} appears twice")
             members.present.add(name)
+            if member.size > _MAX_JSON and name in ("manifest.json", "index.json", "oci-layout"):
+                raise _Invalid(f"{name} is {member.size} bytes: an image index is at most {_MAX_JSON} bytes")
             if member.size > _MAX_JSON:
                 continue  # a layer blob; a config or index this large is reported when it is looked up
             data = tar.extractfile(member).read()
@@ -272,11 +278,11 @@ def _legacy_images(members: _Members) -> dict[str, set[str]] | None:
     images: dict[str, set[str]] = {}
     for number, entry in enumerate(entries, 1):
         config = entry.get("Config") if isinstance(entry, dict) else None
-        match = _CONFIG_RE.fullmatch(_member_name(config)) if isinstance(config, str) else None
+        match = _CONFIG_RE.fullmatch(posixpath.normpath(config)) if isinstance(config, str) and config else None
         if not match:
             raise _Invalid(f"manifest.json entry {number}: Config is {config!r}, expected <64 hex>.json or blobs/sha256/<64 hex>")
         hexdigest = match.group(1) or match.group(2)
-        members.checked(_member_name(config), hexdigest, "config")
+        members.checked(posixpath.normpath(config), hexdigest, "config")
         tags = entry.get("RepoTags") or []
         if not isinstance(tags, list):
             raise _Invalid(f"manifest.json entry {number}: RepoTags is {tags!r}, expected a list of name:tag")

@@ -99,9 +99,9 @@ def json_line(record: dict) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
 
 
-def append(path: str, record: dict) -> None:
-    """Append one record as one line, atomically with respect to other writers."""
-    line = json_line(record).encode("utf-8")
+def append(path: str, record: dict, *more: dict) -> None:
+    """Append records, one line each, in one write: atomically with respect to other writers, all or none of them."""
+    line = "".join(json_line(entry) for entry in (record, *more)).encode("utf-8")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
@@ -116,6 +116,17 @@ def append(path: str, record: dict) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _valid_tags(record: dict) -> bool:
+    """A record's tags are names the ledger would have written: a tag read back may end up in a proxy's configuration."""
+    try:
+        validate_tag_name(record.get("tag"))
+        if record.get("from_tag") is not None:
+            validate_tag_name(record["from_tag"])
+    except ConductorError:
+        return False
+    return True
 
 
 def read(path: str) -> list[dict]:
@@ -135,8 +146,8 @@ def read(path: str) -> list[dict]:
             record = json.loads(raw)
         except ValueError as exc:
             raise ConductorError(f"ledger {path} line {number} is corrupt ({exc}): {raw[:120]!r}") from exc
-        if not isinstance(record, dict) or record.get("event") not in EVENTS or not isinstance(record.get("tag"), str):
-            raise ConductorError(f"ledger {path} line {number} is not a ledger record: {raw[:120]!r}")
+        if not isinstance(record, dict) or record.get("event") not in EVENTS or not _valid_tags(record):
+            raise ConductorError(f"ledger {path} line {number} is not a ledger record (an event, valid tag names): {raw[:120]!r}")
         records.append(record)
     return records
 

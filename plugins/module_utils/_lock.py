@@ -90,7 +90,11 @@ def acquire(path: str, holder: str, ttl: float, wait: float = 0.0, purpose: str 
             now = time.time()
             current = read_lock(path)
             if current is not None and current.holder == holder and current.expires > now:
-                return AcquireResult(changed=False, lock=current, waited=time.monotonic() - started)
+                # taken again by its holder: held longer (a long run renews it before it changes anything)
+                renewed = LockInfo(holder=holder, host=current.host, acquired=current.acquired, expires=now + ttl, purpose=current.purpose)
+                if not check_mode:
+                    atomic_write(path, json.dumps(asdict(renewed)).encode("utf-8"), mode=0o640)
+                return AcquireResult(changed=False, lock=renewed, waited=time.monotonic() - started)
             if current is None or current.expires <= now:
                 mine = LockInfo(holder=holder, host=socket.gethostname(), acquired=now, expires=now + ttl, purpose=purpose)
                 if not check_mode:

@@ -5,6 +5,7 @@ the new workers, and what nginx has really loaded."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -13,11 +14,14 @@ import time
 from dataclasses import dataclass
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
+from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_tag_name
 from ansible_collections.maestro.conductor.plugins.module_utils._proxy import (
-    FlipResult, Observation, colour_of_servers, confirm_or_undo, validate_colour, validate_name, validate_servers)
+    FlipResult, Observation, addresses, colour_of_servers, confirm_or_undo, fit, other, validate_colour, validate_name, validate_servers)
 
 # start times are whole clock ticks (10 ms) and boot time is known to 10 ms: a file this much newer still counts as loaded
 _TICK_SLACK = 0.02
+# beside the include: the sha256 of the include nginx last loaded through proxy_flip (not a .conf: no glob includes it)
+LOADED_SUFFIX = ".maestro-loaded"
 _HEADER_RE = re.compile(r"^# maestro.conductor proxy_flip: colour=(\w+)", re.M)
 _SERVER_RE = re.compile(r"\bserver\s+([^\s;]+)")
 
@@ -118,23 +122,43 @@ class Nginx:
             return None
 
     def observe(self, colour_servers: dict[str, list[str]]) -> Observation:
-        """What the include claims, whether nginx loaded it, and which colour its servers belong to."""
+        """What the include claims, whether nginx loaded it, and whether its servers are exactly one colour's app hosts."""
         text, header = self.current()
         servers = _SERVER_RE.findall(text or "")
         observation = Observation(config_colour=header, config_source="header" if header else "", config_servers={header or "listed": servers})
         by_servers = colour_of_servers(servers, colour_servers) if servers else ""
-        if header and by_servers and by_servers != header:
-            observation.config_problem = (f"nginx include {self.include_path} says {header} but lists {by_servers}'s servers "
-                                          f"({', '.join(servers)})")
+        others = [s for s in servers if header and any(s in addresses(o) or addresses(s) & addresses(o)
+                                                       for o in colour_servers.get(other(header), []))]
+        if others:
+            observation.config_problem = (f"nginx include {self.include_path} says {header} but lists {other(header)}'s servers "
+                                          f"({', '.join(others)})")
         elif not header and by_servers:
             observation.config_colour, observation.config_source = by_servers, "servers"  # an include written by hand
-        loaded = self.loaded_since()
-        if text is not None and loaded is not None:
-            # a file written after the newest worker started was never loaded (a run died between write and reload)
-            observation.config_loaded = os.stat(self.include_path).st_mtime <= loaded + _TICK_SLACK
-        elif text is not None:
-            observation.config_loaded = None
+        if observation.config_colour:
+            observation.config_exact, observation.config_unknown = fit(servers, observation.config_colour, colour_servers)
+        elif servers and colour_servers:
+            observation.config_unknown = [s for s in servers if all(fit([s], c, colour_servers)[1] for c in colour_servers)]
+        observation.config_loaded = self.loaded(text)
         return observation
+
+    def loaded(self, text: str | None) -> bool | None:
+        """Whether nginx runs the include as it is: the record proxy_flip writes after each reload says which content it
+        loaded; without one, whether the file is older than nginx's newest worker (None when that cannot be told)."""
+        if text is None:
+            return None
+        try:
+            with open(self.include_path + LOADED_SUFFIX, encoding="ascii") as handle:
+                return handle.read().strip() == hashlib.sha256(text.encode("utf-8")).hexdigest()
+        except OSError:
+            pass
+        since = self.loaded_since()
+        return None if since is None else os.stat(self.include_path).st_mtime <= since + _TICK_SLACK
+
+    def note_loaded(self) -> None:
+        """Record which include content nginx now runs (after a reload that took)."""
+        text = self.current()[0]
+        if text is not None:
+            atomic_write(self.include_path + LOADED_SUFFIX, (hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n").encode("ascii"))
 
     def reload(self, timeout: float = 15.0) -> None:
         """Reload and return once the master runs workers with the new configuration.
@@ -153,6 +177,7 @@ class Nginx:
             # new workers run the new configuration; old ones close their listeners before they
             # retitle themselves "shutting down", and until then they may still take a connection
             if now - before and all(not _accepting(pid) for pid in before & now):
+                self.note_loaded()
                 return
             time.sleep(0.02)
         raise ConductorError(f"nginx (master {master}) did not switch its workers to the new configuration within {timeout:.0f}s: "
@@ -175,10 +200,11 @@ def flip_nginx(proxy: Nginx, colour: str, servers: list[str], tag: str = "", con
     validate_servers(servers)
     wanted = proxy.render(colour, servers, tag)
     previous, previous_colour = proxy.current()
-    loaded = proxy.loaded_since() if previous is not None else None
+    if tag:
+        validate_tag_name(tag)  # written into the include's header
     # a file nginx never loaded (a run died between writing and reloading): reload it even when it already says
     # so, and never reload it again to undo
-    unloaded = loaded is not None and os.stat(proxy.include_path).st_mtime > loaded + _TICK_SLACK
+    unloaded = proxy.loaded(previous) is False
     result = FlipResult(changed=previous != wanted or unloaded, colour=colour, previous_colour=previous_colour,
                         diff={"before": previous or "", "after": wanted, "before_header": proxy.include_path,
                               "after_header": proxy.include_path})

@@ -12,6 +12,7 @@ what it serves compared with what each colour's servers answer.
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _http
@@ -51,6 +52,35 @@ def colour_of_servers(servers: list[str], colour_servers: dict[str, list[str]]) 
     return found[0] if len(found) == 1 else ""
 
 
+def addresses(server: str) -> set[str]:
+    """``server`` and every ``ip:port`` it resolves to here (a proxy that resolved a name reports the address)."""
+    host, _sep, port = server.rpartition(":")
+    found = {server}
+    if host and port.isdigit() and not server.startswith("unix:"):
+        try:
+            found |= {f"{info[4][0]}:{port}" for info in socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)}
+        except (OSError, UnicodeError):
+            pass
+    return found
+
+
+def fit(listed: list[str], colour: str, colour_servers: dict[str, list[str]]) -> tuple[bool | None, list[str]]:
+    """Whether ``listed`` (what a proxy sends ``colour``'s traffic to) is exactly that colour's app hosts, and which of
+    them are no app host of it; (None, []) when the app hosts are not known."""
+    expected = colour_servers.get(colour) or []
+    if not expected:
+        return None, []
+    known = {server: addresses(server) for server in expected}
+    matched, unknown = set(), []
+    for server in listed:
+        hits = [name for name, found in known.items() if server in found or addresses(server) & found]
+        if hits:
+            matched.update(hits)
+        else:
+            unknown.append(server)
+    return not unknown and matched == set(expected) and len(listed) == len(expected), unknown
+
+
 @dataclass
 class FlipResult:
     changed: bool
@@ -71,7 +101,11 @@ class Observation:
     # "servers" when the colour is read from the servers an include lists by hand, not from a header proxy_flip wrote
     config_source: str = ""
     config_problem: str = ""
-    # nginx: whether the include was written before nginx last loaded its configuration (None: cannot tell)
+    # whether the claimed colour's servers are exactly the app hosts' endpoints of that colour (None: not known)
+    config_exact: bool | None = None
+    # servers the proxy sends traffic to that are no app host of the claimed colour
+    config_unknown: list = field(default_factory=list)
+    # nginx: whether nginx loaded the include as it is now (None: cannot tell)
     config_loaded: bool | None = True
     config_servers: dict = field(default_factory=dict)
     serving_status: int = 0

@@ -13,13 +13,15 @@ What proves it, in order:
    so a same-named local image is not what compose starts.
 4. After compose, every container of the colour runs exactly a recorded image id, is running and
    healthy, and the service answers health and reports the tag's commit (a second witness only).
-A running colour is reused as it runs only when its containers already pass 4 and carry the
-configuration hash compose computes for the verified compose file; otherwise compose converges it.
+A running colour is reused as it runs only when its containers already pass 4 and are the very containers this
+module started from the same checked compose bytes and variables (their ids, recorded root-only beside the cache);
+otherwise every container is created afresh.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -27,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _http
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 from ansible_collections.maestro.conductor.plugins.module_utils._docker import Container, Docker, validate_env, validate_project
 from ansible_collections.maestro.conductor.plugins.module_utils._image_archive import IMAGE_ID_RE
 from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path, validate_object_id, validate_tag_name
@@ -63,7 +65,8 @@ class StageRequest:
 
     @property
     def release_dir(self) -> str:
-        return os.path.join(self.cache_root, self.tag)
+        # one cache an environment: another environment's run never changes the files this one checked
+        return os.path.join(self.cache_root, self.environment, self.tag)
 
     @property
     def env(self) -> dict:
@@ -73,6 +76,7 @@ class StageRequest:
 @dataclass
 class StageResult:
     project: str
+    cache_root: str = ""
     missing: list[str] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -168,9 +172,24 @@ def missing_files(request: StageRequest) -> list[str]:
             if entry["path"] not in request.incoming and not os.path.lexists(os.path.join(request.release_dir, entry["path"]))]
 
 
-def _copy_in(source: str, target: str) -> None:
+def _real_dirs(base: str, relpath: str) -> None:
+    """Create each directory of ``relpath`` under ``base``, refusing one that is a symlink or not a directory: nothing
+    is written through a link out of the cache."""
+    current = base
+    for part in relpath.split("/") if relpath not in ("", ".") else []:
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current, 0o755)
+        except FileExistsError:
+            pass
+        info = os.lstat(current)
+        if not stat.S_ISDIR(info.st_mode):
+            raise ConductorError(f"{current} is a symlink or not a directory: the release cache holds only real directories")
+
+
+def _copy_in(source: str, target: str, release_dir: str) -> None:
     """Copy a file that arrived on this host into the cache, atomically, read-only."""
-    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    _real_dirs(release_dir, os.path.dirname(os.path.relpath(target, release_dir)))
     temporary = os.path.join(os.path.dirname(target), f".tmp-{os.getpid()}-{os.path.basename(target)}")
     fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
     try:
@@ -268,13 +287,13 @@ def prepare_cache(request: StageRequest, result: StageResult, check_mode: bool) 
         result.missing = sorted(set(missing_files(request)) | set(request.incoming))
         return
     _private_dir(request.cache_root)
-    os.makedirs(request.release_dir, mode=0o755, exist_ok=True)
+    _real_dirs(request.cache_root, os.path.relpath(request.release_dir, request.cache_root))
     if os.path.islink(request.release_dir) or not os.path.isdir(request.release_dir):
         raise ConductorError(f"{request.release_dir} is not a real directory: the release cache holds no symlinks")
     for relpath, source in sorted(request.incoming.items()):
         if relpath not in {entry["path"] for entry in request.artifacts}:
             raise ConductorError(f"incoming file {relpath!r} is not an artifact of release {request.tag}")
-        _copy_in(source, os.path.join(request.release_dir, relpath))
+        _copy_in(source, os.path.join(request.release_dir, relpath), request.release_dir)
         result.copied.append(relpath)
     result.removed = _remove_unlisted(request.release_dir, {entry["path"] for entry in request.artifacts})
     result.missing = missing_files(request)
@@ -325,21 +344,45 @@ def image_problems(containers: list[Container], request: StageRequest, names: di
 # --- compose -------------------------------------------------------------------------------------------
 
 
-def differences(docker: Docker, request: StageRequest, compose: bytes, names: dict[str, str], running: list[Container]) -> list[str]:
-    """How the colour differs from exactly this release (recorded image ids, the verified compose configuration,
-    every container ready); empty when it runs exactly the release."""
+def _record_path(request: StageRequest) -> str:
+    return os.path.join(request.cache_root, request.environment, f".{request.colour}.json")
+
+
+def _configuration(request: StageRequest, compose: bytes) -> str:
+    """What compose is given: the checked compose file's bytes and the variables it interpolates."""
+    return hashlib.sha256(compose + b"\0" + json.dumps(request.env, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def write_record(request: StageRequest, compose: bytes, containers: list[Container]) -> None:
+    """Which containers this tool started, from which release and configuration: what a later run may reuse."""
+    record = {"tag": request.tag, "commit": request.commit, "configuration": _configuration(request, compose),
+              "containers": sorted(c.id for c in containers), "image_ids": sorted({c.image_id for c in containers})}
+    atomic_write(_record_path(request), json.dumps(record, sort_keys=True).encode("utf-8"), mode=0o600)
+
+
+def drop_record(request: StageRequest) -> None:
+    if os.path.lexists(_record_path(request)):
+        os.unlink(_record_path(request))
+
+
+def differences(request: StageRequest, compose: bytes, names: dict[str, str], running: list[Container]) -> list[str]:
+    """How the colour differs from exactly this release; empty when it runs exactly the release. The engine's word on
+    what runs (image ids, states) and this tool's record of the containers it started from the checked compose file and
+    variables: labels a container carries are a claim anyone who can run a container can copy, its id is not."""
+    if not running:
+        return ["the colour runs nothing"]
     problems = image_problems(running, request, names)
     problems += [f"container {c.name} is {c.health or c.status}" for c in running if not c.ready]
-    if problems:
-        return problems
-    expected = docker.config_hashes(request.project, request.release_dir, compose, request.env)
-    missing = sorted(set(expected) - {c.service for c in running})
-    extra = sorted({c.service for c in running} - set(expected))
-    changed = [c.name for c in running if c.service in expected and c.config_hash != expected[c.service]]
-    problems = [f"service {service} has no container" for service in missing]
-    if extra:
-        problems.append(f"containers of services not in the compose file: {', '.join(extra)}")
-    return problems + [f"container {name} was created from another configuration than the verified compose file" for name in changed]
+    try:
+        with open(_record_path(request), "rb") as handle:
+            record = json.loads(handle.read(65536))
+    except (OSError, ValueError):
+        record = {}
+    if not isinstance(record, dict) or record.get("tag") != request.tag or record.get("configuration") != _configuration(request, compose):
+        problems.append("this tool has no record of starting the colour from this release and compose configuration")
+    elif record.get("containers") != sorted(c.id for c in running):
+        problems.append("its containers are not the ones this tool started from the release")
+    return problems
 
 
 def _wait_ready(docker: Docker, request: StageRequest, ids: list[str], deadline: float) -> list[Container]:
@@ -378,7 +421,7 @@ def stage(docker: Docker, request: StageRequest, check_mode: bool = False, prove
     """
     validate_request(request)
     started_at = time.monotonic()
-    result = StageResult(project=request.project)
+    result = StageResult(project=request.project, cache_root=request.cache_root)
     step = "cache"
     mark = started_at
 
@@ -390,6 +433,9 @@ def stage(docker: Docker, request: StageRequest, check_mode: bool = False, prove
 
     try:
         prepare_cache(request, result, check_mode)
+        if result.missing and request.incoming:
+            raise ConductorError(f"{', '.join(result.missing)} vanished from the release cache while it was being filled: nothing was "
+                                 "started from it")
         if result.missing:
             return result
         step = "check"
@@ -403,7 +449,7 @@ def stage(docker: Docker, request: StageRequest, check_mode: bool = False, prove
         step = "compose"
         before = docker.containers(request.project)
         deadline = time.monotonic() + request.timeout
-        different = differences(docker, request, compose, names, before) if before else ["the colour runs nothing"]
+        different = differences(request, compose, names, before)
         result.reused = (request.reuse or prove_only) and not different
         if prove_only and different:
             raise ConductorError(f"the colour does not run exactly release {request.tag}: " + "; ".join(different))
@@ -426,12 +472,15 @@ def stage(docker: Docker, request: StageRequest, check_mode: bool = False, prove
         step = "probe"
         result.health, result.version = _probe(request, deadline)
         lap("probe")
+        if not result.reused:
+            write_record(request, compose, containers)
     except (ConductorError, OSError) as exc:
         if result.started and not check_mode:
             try:
+                drop_record(request)
                 docker.down(request.project)
                 result.stopped = True
-            except ConductorError:
+            except (ConductorError, OSError):
                 pass
         after_note = " The colour was stopped." if result.stopped else ""
         raise StageError(f"{request.tag} on {request.project} failed at {step}: {str(exc).rstrip('.')}.{after_note}", result) from exc
@@ -442,7 +491,8 @@ def stage(docker: Docker, request: StageRequest, check_mode: bool = False, prove
 
 def _up(docker: Docker, request: StageRequest, compose: bytes, before: list[Container], result: StageResult) -> list[str]:
     """compose up from the checked bytes (never pulling, never building); the ids of the colour's containers after it."""
-    up = ["up", "--detach", "--pull", "never", "--no-build", "--remove-orphans"]
+    # not reused: every container is created afresh from the checked bytes, whatever labels the old ones carried
+    up = ["up", "--detach", "--pull", "never", "--no-build", "--remove-orphans", "--force-recreate"]
     try:
         docker.compose(request.project, request.release_dir, up, compose, request.env, timeout=request.timeout + 30)
     finally:
@@ -455,10 +505,13 @@ def _up(docker: Docker, request: StageRequest, compose: bytes, before: list[Cont
     return [c.id for c in after]
 
 
-def stop(docker: Docker, environment: str, colour: str, check_mode: bool = False) -> bool:
-    """Take a colour down; True when it had containers."""
-    project = f"{environment}-{colour}".lower()
+def stop(docker: Docker, environment: str, colour: str, cache_root: str, check_mode: bool = False) -> bool:
+    """Take a colour down (and forget that this tool started it); True when it had containers."""
+    project = validate_project(f"{environment}-{colour}".lower())
     had = bool(docker.containers(project))
     if had and not check_mode:
+        record = os.path.join(cache_root, environment, f".{colour}.json")
+        if os.path.lexists(record):
+            os.unlink(record)
         docker.down(project)
     return had

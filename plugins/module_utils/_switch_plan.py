@@ -50,6 +50,9 @@ def live_colour(name: str, observation: dict) -> Live:
     what = f"commit {served}" + (f" ({observation['serving_tag']})" if observation.get("serving_tag") else "")
     if observation.get("config_source") == "servers" and not served:
         claim = ""  # an include written by hand before any switch, and nothing answers through it: nothing is live
+    if observation.get("config_unknown") and served:
+        raise ConductorError(f"proxy {name} sends traffic to {', '.join(observation['config_unknown'])}, which is no app host of "
+                             f"{claim or 'either colour'} in the inventory: refusing to switch (what serves there is unknown)")
     if by_answers and claim and by_answers != claim:
         if loaded is False:
             return Live(by_answers, f"it serves {what}, which only {by_answers} answers; its configuration says {claim} but was written "
@@ -141,7 +144,9 @@ def plan_switch(mode: str, environment: str, requested_tag: str, verified: dict,
     live = colours.pop()
     tag, commit = verified["tag"], verified["commit"]
     from_tag = ledger.get("live") or ""
-    serves_it = all((p.get("observation") or {}).get("serving_commit") == commit for p in proxies)
+    # already live needs every proxy to send traffic to exactly the live colour's app hosts, not a part or more of them
+    serves_it = all((p.get("observation") or {}).get("serving_commit") == commit and (p.get("observation") or {}).get("config_exact") is not False
+                    for p in proxies)
     action = "live" if (tag == from_tag and live and serves_it and not force) else "switch"
     target = live if action == "live" else other(live)
     endpoints = {colour: [host["endpoints"][colour] for host in app_hosts] for colour in COLOURS}
@@ -158,10 +163,11 @@ def plan_switch(mode: str, environment: str, requested_tag: str, verified: dict,
     return plan
 
 
-def phase_one_verdict(plan: dict, results: dict[str, dict], run_id: str = "") -> dict:
+def phase_one_verdict(plan: dict, results: dict[str, dict], run_id: str = "", check_mode: bool = False) -> dict:
     """What went wrong on the app hosts (``problems``, empty when every host of the plan is green: a host that did not
     report is red), one report per host for the ledger (``hosts``) and one line per host for the summary (``lines``).
-    ``run_id``: a result of another run (an earlier switch in the same playbook) is no report of this one."""
+    ``run_id``: a result of another run (an earlier switch in the same playbook) is no report of this one. Green needs
+    proof: the image ids the host's containers run (in check mode, where nothing runs, a result without failure)."""
     problems, reports = [], []
     for name in [host for batch in plan.get("batches", []) for host in batch]:
         result = results.get(name) or {}
@@ -173,9 +179,12 @@ def phase_one_verdict(plan: dict, results: dict[str, dict], run_id: str = "") ->
             problems.append(f"{name}: unreachable: {result.get('msg', '')}")
         elif result.get("failed"):
             problems.append(f"{name}: {result.get('msg', 'failed')}")
+        elif not result.get("image_ids") and not check_mode:
+            problems.append(f"{name}: reported no image id its containers run: nothing proves what it would serve")
         green = bool(result) and not (result.get("skipped") or result.get("unreachable") or result.get("failed"))
+        green = green and (check_mode or bool(result.get("image_ids")))
         reports.append({"host": name, "colour": plan.get("colour", ""), "tag": plan.get("tag", ""), "commit": plan.get("commit", ""),
-                        "image_ids": list(result.get("image_ids") or []), "health": "healthy" if green else "red",
+                        "image_ids": list(result.get("image_ids") or []), "health": ("not run (check mode)" if check_mode else "healthy") if green else "red",
                         "seconds": float(result.get("seconds") or 0.0), "started": bool(result.get("started")),
                         "reused": bool(result.get("reused")), "result": "green" if green else "red"})
     lines = [f"host {r['host']}: {r['colour']} {r['tag']} {r['commit'][:12]} image {','.join(r['image_ids']) or 'none'} {r['health']} "

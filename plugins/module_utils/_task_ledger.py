@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome
 
 SPEC = {
@@ -22,6 +23,7 @@ SPEC = {
         "detail": {"type": "str"},
         "record_id": {"type": "str"},
         "hosts": {"type": "list", "elements": "dict"},
+        "quarantine": {"type": "str"},
         "last": {"type": "int", "default": 50},
     },
     "required_if": [
@@ -49,14 +51,25 @@ def _planned_record(params: dict, now) -> dict | None:
                                params["actor"], detail=params["detail"] or "")
 
 
+def _quarantine(params: dict, record: dict | None, current: _ledger.LedgerState) -> list[dict]:
+    """With an appended record, the quarantine of another tag that goes with it (a rollback's tag rolled back from)."""
+    if record is None or not params["quarantine"] or params["quarantine"] in current.quarantined:
+        return []
+    return [_ledger.make_record(params["environment"], "quarantine", params["quarantine"], params["actor"],
+                                detail=f"{record['event']} to {record['tag']}")]
+
+
 def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
     environment = _ledger.validate_environment(params["environment"])
+    if params["quarantine"] and params["state"] != "append":
+        raise ConductorError("quarantine goes with state=append: it is recorded in the same write as the record")
     records, current = _ledger.read_environment(params["path"], environment)
     record = None if params["state"] == "query" else _planned_record(params, {"records": records, "state": current})
+    extra = _quarantine(params, record, current)
     if record is not None and not check_mode:
-        _ledger.append(params["path"], record)
+        _ledger.append(params["path"], record, *extra)
     if record is not None:
-        records = records + [record]
+        records = records + [record, *extra]
     result = {
         "changed": record is not None,
         **_ledger.summary(_ledger.state(records, environment)),
@@ -65,7 +78,7 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
     if record is not None:
         result["record"] = record
         if diff:
-            result["diff"] = {"before": "", "after": _ledger.json_line(record), "after_header": params["path"]}
+            result["diff"] = {"before": "", "after": "".join(_ledger.json_line(r) for r in (record, *extra)), "after_header": params["path"]}
     return Outcome(result)
 
 

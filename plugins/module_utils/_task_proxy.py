@@ -10,7 +10,7 @@ from dataclasses import asdict
 from ansible_collections.maestro.conductor.plugins.module_utils import _http, _proxy
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._haproxy import HAProxy, flip_haproxy
-from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_object_id
+from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_object_id, validate_tag_name
 from ansible_collections.maestro.conductor.plugins.module_utils._nginx import Nginx, flip_nginx
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome
 
@@ -54,7 +54,7 @@ def _urls(servers: list[str], path: str) -> list[str]:
 
 def _read(proxy, params: dict, colour_servers: dict[str, list[str]]) -> Outcome:
     """What the proxy claims and what answers through it and on each colour's servers; nothing changes."""
-    seen = proxy.observe(colour_servers) if params["proxy"] == "nginx" else proxy.observe()
+    seen = proxy.observe(colour_servers)
     urls = {colour: _urls(servers, params["version_path"]) for colour, servers in colour_servers.items()}
     _proxy.observe_answers(seen, params["confirm_url"] or "", {**urls, **_as_lists(params["colour_version_urls"])})
     live = "" if seen.config_problem else seen.config_colour
@@ -70,10 +70,14 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
         _proxy.validate_colour(colour)
         _proxy.validate_servers(servers, f"{colour} servers")
     commit = validate_object_id(params["expected_commit"], "expected commit") if params["expected_commit"] else ""
+    if params["tag"]:
+        validate_tag_name(params["tag"])  # it is written into the nginx include's header
     if params["proxy"] == "nginx":
-        proxy = Nginx(params["nginx_include"], params["nginx_upstream"], params["nginx_config"], params["nginx_binary"])
+        proxy = Nginx(params["nginx_include"], _proxy.validate_name(params["nginx_upstream"], "upstream name"), params["nginx_config"],
+                      params["nginx_binary"])
     else:
-        proxy = HAProxy(params["haproxy_socket"], params["haproxy_backend"])
+        # the backend name goes into runtime API commands, reading as flipping
+        proxy = HAProxy(params["haproxy_socket"], _proxy.validate_name(params["haproxy_backend"], "backend name"))
     if not params["colour"]:
         return _read(proxy, params, colour_servers)
     live = proxy.live_colour()

@@ -50,7 +50,7 @@ def request(params: dict) -> _stage.StageRequest:
 def run(params: dict, check_mode: bool, _diff: bool) -> Outcome:
     docker = Docker()
     if params["state"] == "absent":
-        had = _stage.stop(docker, params["environment"], params["colour"], check_mode)
+        had = _stage.stop(docker, params["environment"], params["colour"], params["cache_root"], check_mode)
         return Outcome({"changed": had, "stopped": had, "started": False, "project": f"{params['environment']}-{params['colour']}".lower(),
                         "run_id": params["run_id"]})
     try:

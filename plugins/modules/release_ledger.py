@@ -74,6 +74,11 @@ options:
   record_id:
     description: An identifier for the record; when a record with it exists, nothing is appended.
     type: str
+  quarantine:
+    description:
+      - With O(state=append), a tag to quarantine in the same write as the record (a rollback and the tag it rolled back
+        from): both are in the ledger, or neither. Nothing more when the tag is quarantined already.
+    type: str
   hosts:
     description:
       - For a switch, one report per app host - C(host), C(colour), C(tag), C(commit), C(image_ids) (the image ids its

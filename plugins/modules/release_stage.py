@@ -19,12 +19,14 @@ description:
     the bytes hashed are the bytes used), waits until every container is running and healthy, then proves that every
     container of the colour runs a recorded image id, and that the service answers O(health_path) and reports O(commit)
     on O(version_path) (a second witness, never the proof).
-  - A colour that already runs exactly the release (recorded image ids, the configuration hash compose computes for the
-    verified compose file, healthy) is reused as it runs when O(reuse=true); anything else is converged by compose.
+  - A colour that already runs exactly the release is reused as it runs when O(reuse=true) - its containers run the
+    recorded image ids, are running and healthy, and are the very containers this module started from the same checked
+    compose file and variables (their ids, kept in a root-only record beside the cache; labels a container carries
+    are a claim anyone who can run a container can copy). Anything else is created afresh (C(--force-recreate)).
   - When a step fails after this task started containers, the colour is taken down again; a colour it did not start
     is left as it was.
-  - With O(state=checked), changes nothing on the engine and fails unless the colour already runs exactly the release
-    (the check of a colour that serves traffic, when the release to put live is already live).
+  - With O(state=checked), changes nothing on the engine (it may copy files the cache lacks) and fails unless the colour
+    already runs exactly the release, as above (the check of a colour that serves traffic).
   - With O(state=absent), takes the colour down (C(docker compose down) by project name).
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
@@ -81,7 +83,7 @@ options:
         Symlinks and hard links in it are refused.
     type: path
   cache_root:
-    description: The host's release cache; each release is kept in C(CACHE_ROOT/TAG). Created with mode 0700.
+    description: The host's release cache; each release is kept in C(CACHE_ROOT/ENVIRONMENT/TAG). Created with mode 0700.
     type: path
     default: /var/lib/maestro/releases
   compose_file:
@@ -156,6 +158,10 @@ project:
 run_id:
   description: O(run_id), as given.
   returned: always
+  type: str
+cache_root:
+  description: O(cache_root), where the release was cached (and the record of what this tool started is kept).
+  returned: with O(state=present) or O(state=checked)
   type: str
 missing:
   description: Files the host's cache lacked (copied from O(src), or to be copied in check mode).

@@ -31,7 +31,8 @@ def runs_here(action: ActionBase, task_vars: dict) -> bool:
         return False
     host_vars = task_vars.get("ansible_delegated_vars", {}).get(task.delegate_to, {}) if task.delegate_to else task_vars
     interpreter = action._templar.template(host_vars.get("ansible_python_interpreter", ""))  # pylint: disable=protected-access
-    return bool(interpreter) and os.path.realpath(str(interpreter)) == os.path.realpath(sys.executable)
+    # the same path, not the same binary: a venv's python links to its base, whose libraries differ
+    return bool(interpreter) and os.path.normpath(str(interpreter)) == os.path.normpath(sys.executable)
 
 
 def run_here(entry: Entry, args: dict, check_mode: bool, diff: bool) -> dict:

@@ -38,7 +38,7 @@ def test_demo_rolls_back_from_the_broken_release_to_the_prior_healthy_one(demo):
     assert "before the rollback: " + demo.url + " serves: demo service v1.2.0" in text and "checkout BROKEN" in text
     assert "rollback itest: v1.2.0 -> v1.1.0" in text and "quarantined: v1.2.0" in text and "time-to-green: " in text
     # blue still ran v1.1.0 when traffic left it: the rollback is a verified flip back to it
-    assert "deploy: blue already ran v1.1.0 (its image ids and compose configuration): reused as it runs, not started again" in text
+    assert "deploy: blue already ran v1.1.0 (its image ids, and the containers this tool started from it): reused as it runs, not started again" in text
     assert f"host localhost: blue v1.1.0 {demo.commit('v1.1.0')[:12]} image sha256:" in text
     assert "after the rollback: " + demo.url + " serves: demo service v1.1.0" in text
     assert demo.served() == demo.commit("v1.1.0")
@@ -64,7 +64,7 @@ def test_rollback_to_the_tag_already_live_changes_nothing(demo):
     before = len(demo.ledger())
     done = demo.rollback("-e", '{"tag": "v1.1.0"}')
     assert done.returncode == 0, out(done)[-3000:]
-    assert "was already live on blue, proven on 1 app hosts (image ids, compose configuration, health); nothing to do" in out(done)
+    assert "was already live on blue, proven on 1 app hosts (image ids, the containers started from it, health); nothing to do" in out(done)
     assert "changed=0" in done.stdout.split("PLAY RECAP")[-1]
     assert len(demo.ledger()) == before and demo.served() == demo.commit("v1.1.0")
 
@@ -77,7 +77,7 @@ def test_rollback_to_the_release_the_idle_colour_still_runs_is_a_flip(demo):
     assert blue, "blue keeps running v1.1.0 after traffic left it"
     back = demo.rollback("-e", '{"tag": "v1.1.0"}')
     assert back.returncode == 0, out(back)[-3000:]
-    assert "deploy: blue already ran v1.1.0 (its image ids and compose configuration): reused as it runs, not started again" in out(back)
+    assert "deploy: blue already ran v1.1.0 (its image ids, and the containers this tool started from it): reused as it runs, not started again" in out(back)
     assert demo.started("blue") == blue, "the same containers, not started again"
     assert demo.served() == demo.commit("v1.1.0")
     assert demo.ledger()[-2]["event"] == "rollback" and demo.ledger()[-2]["tag"] == "v1.1.0"

@@ -344,6 +344,43 @@ def test_a_member_named_twice_is_refused(tmp_path):
         hash_and_index(str(path))
 
 
+def test_a_member_that_docker_reads_as_the_index_counts_as_the_index(images, tmp_path):
+    """docker cleans member paths: ``x/../manifest.json`` replaces the index it reads. The second index is seen (and the
+    archive refused), never ignored while docker loads what it lists."""
+    path = tmp_path / "sneaky.tar"
+    shutil.copy(images.legacy, path)
+    with tarfile.open(path, "a") as tar:
+        data = b'[{"Config": "x.json", "RepoTags": ["adv-poison/web:v1"], "Layers": []}]'
+        info = tarfile.TarInfo("x/../manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(ImageArchiveError, match="manifest.json appears twice"):
+        hash_and_index(str(path))
+
+
+@pytest.mark.parametrize("name", ["../manifest.json", "/manifest.json", "a/../../b"])
+def test_members_outside_the_archive_are_refused(tmp_path, name):
+    path = tmp_path / "outside.tar"
+    with tarfile.open(path, "w") as tar:
+        for member in ("oci-layout", name):
+            info = tarfile.TarInfo(member)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+    with pytest.raises(ImageArchiveError, match="is absolute or outside the archive"):
+        hash_and_index(str(path))
+
+
+def test_an_index_too_large_to_read_is_refused_not_ignored(tmp_path):
+    path = tmp_path / "huge.tar"
+    data = b"[" + b" " * (5 * 1024 * 1024) + b"]"
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(ImageArchiveError, match="manifest.json is .* bytes: an image index is at most"):
+        hash_and_index(str(path))
+
+
 # --- repo tags --------------------------------------------------------------------------------------------------------
 
 

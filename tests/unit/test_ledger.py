@@ -139,3 +139,22 @@ def test_release_tags_module_resolves_prior_healthy_and_unknown_tags(tmp_path, m
     assert unknown.failed and "tag v1.3.0 does not exist" in unknown.result["msg"] and "nearest existing tags: v1." in unknown.result["msg"]
     bad = run(release_tags, {"repo": str(repo), "tag": "$(reboot)"}, monkeypatch)
     assert bad.failed and bad.result["msg"].startswith("tag name '$(reboot)' is invalid")
+
+
+def test_a_rollback_and_its_quarantine_are_one_write(tmp_path, monkeypatch):
+    path = tmp_path / "ledger.jsonl"
+    args = {"path": str(path), "environment": "prod", "state": "append", "event": "rollback", "tag": "v1.1.0", "actor": "me",
+            "commit": "a" * 40, "verdict": "green", "from_tag": "v1.2.0", "quarantine": "v1.2.0"}
+    out = run(release_ledger, args, monkeypatch)
+    assert not out.failed and out.result["quarantined"] == ["v1.2.0"] and out.result["live"] == "v1.1.0"
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["rollback", "quarantine"]
+    bad = run(release_ledger, {**args, "state": "quarantined"}, monkeypatch)
+    assert bad.failed and "quarantine goes with state=append" in bad.result["msg"]
+
+
+def test_a_record_whose_tag_is_no_tag_name_is_refused_when_read(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_text(json.dumps({"event": "deployed", "tag": "v1\nserver { listen 1; }", "environment": "prod"}) + "\n")
+    with pytest.raises(ConductorError, match="line 1 is not a ledger record"):
+        _ledger.read(str(path))

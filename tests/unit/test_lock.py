@@ -113,3 +113,11 @@ def test_a_ledger_that_cannot_be_read_gives_the_lock_back(tmp_path, monkeypatch)
     bad = run(release_lock, {"path": str(path), "holder": "job-2", "ledger": str(ledger), "environment": "prod"}, monkeypatch)
     # a lock the holder already had is not given up because its ledger read failed
     assert held.result["changed"] and bad.failed and json.loads(path.read_text())["holder"] == "job-2"
+
+
+def test_the_holder_taking_the_lock_again_renews_it(tmp_path):
+    path = str(tmp_path / "env.lock")
+    first = _lock.acquire(path, "run-1", ttl=10)
+    again = _lock.acquire(path, "run-1", ttl=100)
+    assert not again.changed and again.lock.acquired == first.lock.acquired and again.lock.expires > first.lock.expires + 50
+    assert _lock.read_lock(path).expires == again.lock.expires

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -285,3 +287,41 @@ def test_preflight_that_passes_is_reported_with_the_flip(haproxy, backends, monk
     first, second = out.result["preflight"]
     assert first.startswith(f"{green}/healthz answered 200 after 1 attempts")
     assert second.startswith(f"{green}/version answered commit {GREEN_COMMIT} after 1 attempts")
+
+
+def test_an_include_that_routes_to_a_server_of_no_colour_is_seen(nginx, backends, monkeypatch):
+    impostor = Backend("v1.0.0", BLUE_COMMIT)
+    try:
+        proxy = Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
+        flip_nginx(proxy, "blue", [backends["blue"].address, impostor.address], tag="v1.0.0")
+        colour_servers = {colour: [backend.address] for colour, backend in backends.items()}
+        seen = run(proxy_flip, read_args(nginx, colour_servers=colour_servers), monkeypatch).result["observation"]
+        assert seen["config_colour"] == "blue" and seen["config_exact"] is False and seen["config_unknown"] == [impostor.address]
+    finally:
+        impostor.stop()
+
+
+def test_endpoints_named_by_host_name_match_the_addresses_a_proxy_reports(fleet, monkeypatch):
+    by_name = {colour: [backend.address.replace("127.0.0.1", "localhost") for backend in backends] for colour, backends in fleet.hosts.items()}
+    seen = HAProxy(str(fleet.socket), fleet.backend).observe(by_name)
+    assert seen.config_colour == "blue" and seen.config_exact is True and seen.config_unknown == []
+    out = run(proxy_flip, haproxy_args(fleet, servers=by_name["green"]), monkeypatch)
+    assert not out.failed and out.result["changed"], out.result
+
+
+def test_the_loaded_record_survives_a_worker_that_restarts(nginx, backends, monkeypatch):
+    """A run that dies between writing the include and reloading: even when a worker is respawned afterwards (with the
+    old configuration), the include is still known as never loaded."""
+    proxy = Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
+    flip_nginx(proxy, "blue", [backends["blue"].address], tag="v1.0.0")
+    assert proxy.loaded(proxy.current()[0]) is True
+    nginx.include.write_text(proxy.render("green", [backends["green"].address], "v1.1.0"))
+    master = int((nginx.root / "nginx.pid").read_text())
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            if int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) == master:
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    time.sleep(0.5)  # the master starts a new worker, with the configuration it had
+    assert proxy.loaded(proxy.current()[0]) is False and served(nginx.url) == BLUE_COMMIT

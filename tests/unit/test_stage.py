@@ -4,9 +4,11 @@ image id and by the checked bytes of its files, or nothing starts."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -222,3 +224,56 @@ def test_check_mode_reports_what_would_happen_and_changes_nothing(release):
 def test_bad_requests_are_refused_before_anything_runs(release, change, message):
     with pytest.raises(ConductorError, match=message):
         _stage.stage(Docker(), replace(release["request"], **change))
+
+
+def test_a_file_that_vanishes_between_the_two_asks_is_an_error_not_a_pass(release):
+    """The action plugin asks, copies what was missing, asks again: a file gone meanwhile is not 'nothing to do'."""
+    subprocess.run(["docker", "compose", "-p", "stagetest-green", "down", "--timeout", "0"], capture_output=True, check=True)
+    staged(release)
+    (Path(release["request"].release_dir) / "image.tar").unlink()
+    with pytest.raises(ConductorError, match="image.tar vanished from the release cache while it was being filled"):
+        _stage.stage(Docker(), replace(release["request"], incoming=incoming(release, ["compose.yaml"])))
+
+
+def test_a_symlinked_directory_in_the_cache_is_never_written_through(release, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    nested = replace(release["request"], artifacts=[*release["request"].artifacts, {"path": "conf/app.conf", "size": 2, "sha256": "0" * 64}])
+    Path(nested.release_dir).mkdir(parents=True, exist_ok=True)
+    link = Path(nested.release_dir) / "conf"
+    if link.exists() or link.is_symlink():
+        link.unlink()
+    link.symlink_to(outside)
+    source = tmp_path / "app.conf"
+    source.write_text("x\n")
+    with pytest.raises(ConductorError, match="conf is a symlink or not a directory"):
+        _stage.stage(Docker(), replace(nested, incoming={"conf/app.conf": str(source)}))
+    assert list(outside.iterdir()) == []
+    link.unlink()
+
+
+def test_a_container_made_to_look_like_the_colour_is_never_reused(release):
+    """Someone with docker access runs a container of the recorded image with every label the colour's had (the compose
+    project, its config-hash) but another command: labels are a claim; it is replaced, never reused or proven."""
+    staged(release)
+    original = docker("ps", "--quiet", "--no-trunc", "--filter", "label=com.docker.compose.project=stagetest-green").stdout.split()[0]
+    labels = json.loads(docker("inspect", "--format", "{{json .Config.Labels}}", original).stdout)
+    docker("rm", "--force", original)
+    forged = ["run", "--detach", "--name", "stagetest-green-web-1", "--publish", f"127.0.0.1:{release['request'].port}:8080",
+              *[arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")], "--entrypoint", "/bin/busybox",
+              release["image_id"], "sh", "-c", "echo FORGED > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
+    docker(*forged)
+    deadline = time.monotonic() + 10
+    while page(release["request"]) != "FORGED\n" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert page(release["request"]) == "FORGED\n"
+    with pytest.raises(_stage.StageError, match="its containers are not the ones this tool started from the release"):
+        _stage.stage(Docker(), release["request"], prove_only=True)
+    result = staged(release)
+    assert not result.reused and result.started and page(release["request"]) == "the verified page\n"
+
+
+@pytest.mark.parametrize("name", ["DOCKER_HOST", "COMPOSE_FILE", "COMPOSE_PROFILES", "PATH", "docker_context"])
+def test_variables_that_steer_docker_or_compose_are_refused(release, name):
+    with pytest.raises(ConductorError, match=f"compose variable {name} would change which engine or which files"):
+        _stage.stage(Docker(), replace(release["request"], compose_env={name: "x"}))

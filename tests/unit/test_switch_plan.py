@@ -179,3 +179,24 @@ def test_a_result_of_another_run_is_no_report_of_this_one():
     assert verdict["problems"] == ["app3: never reported (not reached, or a batch before it failed)"]
     assert phase_one_verdict(found, {"app1": mine, "app2": mine, "app3": {"unreachable": True, "msg": "x"}}, "this")["problems"] == [
         "app3: unreachable: x"]
+
+
+def test_a_host_that_proves_nothing_is_red_except_in_check_mode():
+    found = plan().as_dict()
+    proven = {"image_ids": ["sha256:" + "c" * 64], "seconds": 1.0}
+    silent = {"failed": False, "image_ids": [], "containers": []}  # a result with nothing checked
+    verdict = phase_one_verdict(found, {"app1": proven, "app2": silent, "app3": proven})
+    assert verdict["problems"] == ["app2: reported no image id its containers run: nothing proves what it would serve"]
+    assert phase_one_verdict(found, {"app1": silent, "app2": silent, "app3": silent}, check_mode=True)["problems"] == []
+
+
+def test_a_proxy_sending_traffic_to_an_unknown_server_is_refused():
+    impostor = {**observed(serving=NEW, blue=NEW), "config_unknown": ["127.0.0.1:18483"], "config_exact": False}
+    with pytest.raises(ConductorError, match="proxy lb1 sends traffic to 127.0.0.1:18483, which is no app host of blue"):
+        plan(ledger={"live": "v1.1.0"}, proxies=[{"name": "lb1", "observation": impostor}])
+
+
+def test_a_proxy_reaching_only_some_of_the_live_colours_hosts_is_no_proof_that_it_is_live():
+    partial = {**observed(serving=NEW, blue=NEW), "config_exact": False}  # e.g. an app host added to the inventory since
+    found = plan(ledger={"live": "v1.1.0"}, proxies=[{"name": "lb1", "observation": partial}])
+    assert (found.action, found.colour) == ("switch", "green")
