@@ -136,12 +136,13 @@ def plan_switch(mode: str, environment: str, requested_tag: str, verified: dict,
     if not verified.get("ok", False):
         raise ConductorError(f"release {verified.get('tag')} did not verify: nothing may go live from it")
     lives = {proxy["name"]: live_colour(proxy["name"], proxy.get("observation") or {}) for proxy in proxies}
-    colours = {live.colour for live in lives.values()}
+    # a proxy that sends traffic nowhere (a new one, or a first deployment that stopped half-way) joins the live colour
+    colours = {live.colour for live in lives.values()} - {""}
     if len(colours) > 1:
         raise ConductorError("the proxies do not send traffic to the same colour: "
                              + "; ".join(f"{name} to {live.colour or 'nothing'} ({live.how})" for name, live in lives.items())
-                             + ". A switch died between proxies: flip them to one colour before switching again")
-    live = colours.pop()
+                             + ". A switch stopped between proxies: flip them to one colour before switching again")
+    live = colours.pop() if colours else ""
     tag, commit = verified["tag"], verified["commit"]
     from_tag = ledger.get("live") or ""
     # already live needs every proxy to send traffic to exactly the live colour's app hosts, not a part or more of them
@@ -157,8 +158,10 @@ def plan_switch(mode: str, environment: str, requested_tag: str, verified: dict,
     plan.repairs = [{"proxy": name, "colour": live_.colour, "servers": endpoints[live_.colour]}
                     for name, live_ in lives.items() if live_.repair]
     if action == "switch":
+        # each proxy is flipped back to what it sent traffic to: the live colour, or nothing for one that sent it nowhere
         plan.flips = [{"proxy": proxy["name"], "colour": target, "servers": endpoints[target],
-                       "back_colour": live, "back_servers": endpoints[live] if live else [], "back_tag": from_tag}
+                       "back_colour": lives[proxy["name"]].colour, "back_servers": endpoints[live] if lives[proxy["name"]].colour else [],
+                       "back_tag": from_tag}
                       for proxy in proxies]
     return plan
 

@@ -180,3 +180,38 @@ def write_inventory(path: Path, hosts: list[AppHost], key: Path) -> Path:
     """An inventory file with the hosts in group ``app``, for ``ansible -i`` / ``ansible-playbook -i``."""
     Path(path).write_text(yaml.safe_dump({"all": {"children": {"app": {"hosts": inventory_hosts(hosts, key)}}}}, sort_keys=False))
     return Path(path)
+
+
+def start_host(name: str, prefix: str, key: Path, *, image: str = IMAGE, nested_docker: bool = True, network: str = "",
+               aliases: tuple[str, ...] = (), hostname: str = "", publish: tuple[int, ...] = ()) -> tuple[AppHost, dict[int, int]]:
+    """Start one host container as ``_start`` does (the fleet's labels, AUTHORIZED_KEY, sshd published on 127.0.0.1),
+    optionally on a user-defined ``network`` under ``aliases`` (the names other containers reach it by), with other
+    ports of ``publish`` published on 127.0.0.1 too, and with or without its own docker engine (``nested_docker``:
+    the app host image; an image without dockerd is ready once sshd lets the key in). Returns the host and the
+    published ports (inner port -> port on 127.0.0.1 here); a host that does not come up is removed, then the error raised."""
+    published = [arg for port in (22, *publish) for arg in ("-p", f"127.0.0.1::{port}")]
+    on_network = (["--network", network] if network else []) + [arg for alias in aliases for arg in ("--network-alias", alias)]
+    public_key = Path(f"{key}.pub").read_text().strip()
+    container = _run("docker", "run", "-d", "--name", name, "--hostname", hostname or name, "--label", LABEL,
+                     "--label", f"{PREFIX_LABEL}={prefix}",
+                     *(NESTED_DOCKER if nested_docker else []), "-e", f"AUTHORIZED_KEY={public_key}", "-e", f"APP_HOST_NAME={name}",
+                     *on_network, *published, image).stdout.strip()
+    try:
+        listing = '{{range $p, $b := .NetworkSettings.Ports}}{{if $b}} {{$p}}={{(index $b 0).HostPort}}{{end}}{{end}}'
+        bound = dict(item.split("=") for item in _run("docker", "inspect", "--format", listing, name).stdout.split())
+        ports = {int(inner.split("/")[0]): int(outer) for inner, outer in bound.items()}
+        host = AppHost(name=name, container=container, ssh_port=ports[22], ports={}, inner_ports={})
+        if nested_docker:
+            _wait_ready(host, key)
+        else:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while (ssh := host.ssh(key, "true", check=False)).returncode != 0:
+                if time.monotonic() > deadline:
+                    log = _run("docker", "logs", "--tail", "20", name, check=False)
+                    raise RuntimeError(f"host {name} did not come up: ssh: {ssh.stderr.strip()}\n--- container log ---\n"
+                                       f"{log.stdout}{log.stderr}")
+                time.sleep(0.2)
+    except BaseException:
+        _run("docker", "rm", "-f", name, check=False)
+        raise
+    return host, ports

@@ -200,3 +200,11 @@ def test_a_proxy_reaching_only_some_of_the_live_colours_hosts_is_no_proof_that_i
     partial = {**observed(serving=NEW, blue=NEW), "config_exact": False}  # e.g. an app host added to the inventory since
     found = plan(ledger={"live": "v1.1.0"}, proxies=[{"name": "lb1", "observation": partial}])
     assert (found.action, found.colour) == ("switch", "green")
+
+
+def test_a_proxy_that_sends_traffic_nowhere_joins_the_live_colour():
+    """A proxy added to the fleet, or one a first deployment stopped before: flipped along, flipped back to nothing."""
+    found = plan(proxies=[{"name": "lb1", "observation": observed()},
+                          {"name": "lb2", "observation": observed(claim="", serving="", blue=OLD)}])
+    assert (found.live_colour, found.colour) == ("blue", "green")
+    assert [(f["proxy"], f["back_colour"], len(f["back_servers"])) for f in found.flips] == [("lb1", "blue", 3), ("lb2", "", 0)]
