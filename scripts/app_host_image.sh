@@ -9,7 +9,7 @@ set -euo pipefail
 
 IMAGE="${APP_HOST_IMAGE:-maestro-app-host:bookworm}"
 BASE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"
-RECIPE=4
+RECIPE=5
 COMPOSE=/usr/local/lib/docker/cli-plugins/docker-compose
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
@@ -28,38 +28,18 @@ CONTEXT="$(mktemp -d)"
 trap 'rm -rf "$CONTEXT"' EXIT
 cp "$COMPOSE" "$CONTEXT/docker-compose"
 
-# Ansible connects as root with a key and runs several forks over ControlPersist: many sessions and
-# concurrent handshakes. No PAM: pam_loginuid fails in a container without CAP_AUDIT_CONTROL.
-cat >"$CONTEXT/sshd.conf" <<'EOF'
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-UseDNS no
-MaxSessions 30
-MaxStartups 100
-EOF
+cp "$HERE/test_hosts/sshd.conf" "$HERE/test_hosts/start-sshd" "$CONTEXT/"
 
 cat >"$CONTEXT/maestro-app-host" <<'EOF'
 #!/bin/bash
-# Start an app host: the authorized key from $AUTHORIZED_KEY; dockerd in the background (vfs storage inside
-# this container, its own cgroup parent so nested engines never share cgroups); a fresh host key; then sshd
-# in the foreground under tini: SIGTERM ends sshd, and with it the container.
+# Start an app host: dockerd in the background (vfs storage inside this container, its own cgroup parent so nested
+# engines never share cgroups), then sshd as every test host starts it.
 set -eu
 name="${APP_HOST_NAME:-$(hostname)}"
-install -d -m 700 /root/.ssh
-if [ -n "${AUTHORIZED_KEY:-}" ]; then
-    printf '%s\n' "$AUTHORIZED_KEY" >/root/.ssh/authorized_keys
-    chmod 600 /root/.ssh/authorized_keys
-fi
 # left by a stopped container that is started again: nothing else runs here yet
 rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
 dockerd --data-root /var/lib/docker --cgroup-parent "maestro-$name" >/var/log/dockerd.log 2>&1 &
-# one ed25519 host key, not `ssh-keygen -A`: its RSA key costs most of a second of CPU per host
-[ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
-mkdir -p /run/sshd
-exec /usr/sbin/sshd -D -e
+exec /usr/local/sbin/start-sshd
 EOF
 
 chmod 0755 "$CONTEXT/maestro-app-host"
@@ -73,6 +53,7 @@ RUN apt-get update -qq \\
  && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_*
 COPY docker-compose /usr/local/lib/docker/cli-plugins/docker-compose
 COPY sshd.conf /etc/ssh/sshd_config.d/maestro.conf
+COPY start-sshd /usr/local/sbin/start-sshd
 COPY maestro-app-host /usr/local/sbin/maestro-app-host
 EXPOSE 22
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/sbin/maestro-app-host"]

@@ -11,7 +11,7 @@ set -euo pipefail
 
 IMAGE="${INFRA_HOST_IMAGE:-maestro-infra-host:bookworm}"
 BASE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"
-RECIPE=1
+RECIPE=2
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 DRILL_HOST_IMAGE="$BASE" "$HERE/drill_host_image.sh"
@@ -27,36 +27,8 @@ previous="$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true
 CONTEXT="$(mktemp -d)"
 trap 'rm -rf "$CONTEXT"' EXIT
 
-# as the app host image: Ansible connects as root with a key and runs several forks over ControlPersist.
-# No PAM: pam_loginuid fails in a container without CAP_AUDIT_CONTROL.
-cat >"$CONTEXT/sshd.conf" <<'EOF'
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-UseDNS no
-MaxSessions 30
-MaxStartups 100
-EOF
-
-cat >"$CONTEXT/maestro-infra-host" <<'EOF'
-#!/bin/bash
-# Start an infra host: the authorized key from $AUTHORIZED_KEY, a fresh host key, then sshd in the foreground
-# under tini: SIGTERM ends sshd, and with it the container. nginx and haproxy are started by whoever configures them.
-set -eu
-install -d -m 700 /root/.ssh
-if [ -n "${AUTHORIZED_KEY:-}" ]; then
-    printf '%s\n' "$AUTHORIZED_KEY" >/root/.ssh/authorized_keys
-    chmod 600 /root/.ssh/authorized_keys
-fi
-# one ed25519 host key, not `ssh-keygen -A`: its RSA key costs most of a second of CPU per host
-[ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
-mkdir -p /run/sshd
-exec /usr/sbin/sshd -D -e
-EOF
-
-chmod 0755 "$CONTEXT/maestro-infra-host"
+# sshd as on the app host image; nothing else starts: nginx and haproxy are started by whoever configures them
+cp "$HERE/test_hosts/sshd.conf" "$HERE/test_hosts/start-sshd" "$CONTEXT/"
 
 cat >"$CONTEXT/Dockerfile" <<EOF
 FROM $BASE
@@ -68,9 +40,9 @@ RUN apt-get update -qq \\
       python3-yaml python3-jsonschema python3-git >/dev/null \\
  && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_* /etc/nginx/sites-enabled/default
 COPY sshd.conf /etc/ssh/sshd_config.d/maestro.conf
-COPY maestro-infra-host /usr/local/sbin/maestro-infra-host
+COPY start-sshd /usr/local/sbin/start-sshd
 EXPOSE 22 80
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/sbin/maestro-infra-host"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/sbin/start-sshd"]
 CMD []
 LABEL maestro.infra-host.recipe=$RECIPE maestro.infra-host.base=$base_id
 EOF

@@ -76,8 +76,8 @@ options:
     type: str
   quarantine:
     description:
-      - With O(state=append), a tag to quarantine in the same write as the record (a rollback and the tag it rolled back
-        from): both are in the ledger, or neither. Nothing more when the tag is quarantined already.
+      - With O(state=append), a tag to quarantine in the same write as the record (a rollback, and the tag it rolled back
+        from), so that both are in the ledger, or neither. Nothing more when the tag is quarantined already.
     type: str
   hosts:
     description:
