@@ -88,7 +88,8 @@ def test_rollback_to_the_release_the_idle_colour_still_runs_is_a_flip(demo):
     subprocess.run(["docker", "compose", "--project-name", f"{demo.environment}-green", "down", "--timeout", "0"], capture_output=True,
                    check=True)
     assert again.returncode == 0 and "reused as it runs" not in again.stdout, out(again)[-3000:]
-    assert demo.ledger()[-2]["hosts"][0]["reused"] is False and demo.served() == demo.commit("v1.1.0")
+    last = [record for record in demo.ledger() if record["event"] == "rollback"][-1]
+    assert (last["tag"], last["hosts"][0]["reused"]) == ("v1.1.0", False) and demo.served() == demo.commit("v1.1.0")
 
 
 def test_check_mode_shows_the_flip_and_changes_nothing(demo):

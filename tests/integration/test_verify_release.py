@@ -121,6 +121,6 @@ def test_collection_builds_and_installs_from_the_tarball(tmp_path):
     # every module of the source, and the roles and playbooks
     assert sorted(p.stem for p in module_dir.glob("*.py")) == MODULES
     installed_root = module_dir.parents[1]
-    assert {p.name for p in (installed_root / "roles").iterdir()} == {"deploy", "release_switch", "restore_drill"}
+    assert {p.name for p in (installed_root / "roles").iterdir()} == {"release_switch", "restore_drill"}
     assert (installed_root / "playbooks" / "rollback.yml").is_file() and (installed_root / "playbooks" / "restore_drill.yml").is_file()
     assert not (tmp_path / "cols" / "ansible_collections" / "maestro" / "conductor" / ".venv").exists()
