@@ -8,8 +8,10 @@ name: reported_commit
 short_description: The commit a version endpoint reports
 version_added: 0.1.0
 description:
-  - Reads the body of a version endpoint the way M(maestro.conductor.proxy_flip) does, whatever its content type
-    says - a JSON object's C(commit) field, or a bare commit id. Anything else gives an empty string.
+  - Reads the body of a version endpoint whatever its content type says - a JSON object's C(commit) field (a string),
+    or a body that is only a full 40- or 64-digit hexadecimal commit id (returned lower-cased).
+  - Anything else gives an empty string, never the body itself - a proxy's error page, a JSON object without C(commit),
+    a short or malformed id.
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 options:
@@ -31,11 +33,7 @@ _value:
   type: str
 """
 
-from ansible_collections.maestro.conductor.plugins.module_utils._http import Answer
-
-
-def reported_commit(body: str) -> str:
-    return Answer(200, str(body or "")).commit()
+from ansible_collections.maestro.conductor.plugins.module_utils._reported_commit import reported_commit
 
 
 class FilterModule:  # pylint: disable=too-few-public-methods

@@ -3,13 +3,17 @@
 """A small JSON client for the hosted git services' REST APIs (GitHub, GitLab, Gitea).
 
 Requests go through ``ansible.module_utils.urls.open_url`` (proxies, CA bundles and certificate checks
-as everywhere else in Ansible). The token is sent in a header and never appears in an error: every
-message is built from the method, the path and the status, and anything the server says back has
-the token masked before it is shown.
+as everywhere else in Ansible). The token goes only to the configured origin: the API root must be
+https (plain http only to this machine's loopback, for tests), every request URL is checked to be on
+that origin, and redirects are never followed: a redirect is an error that names where it pointed,
+since following one would carry the token to wherever a server (or whoever answers for it) says.
+The token is sent in a header and never appears in an error: every message is built from the method,
+the path and the status, and anything the server says back has the token masked before it is shown.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import urllib.parse
@@ -19,21 +23,32 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._urls import strip_credentials
 
 _MAX_BODY = 4 * 1024 * 1024
 _PER_PAGE = 100
 _MAX_PAGES = 50
-_SAFE_HOST_RE = re.compile(r"^[A-Za-z0-9.:-]+$")  # a name, IPv4, or IPv6 without its brackets
-_TOKEN_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")
+_SAFE_HOST_RE = re.compile(r"[A-Za-z0-9.:-]+")  # a name, IPv4, or IPv6 without its brackets
+_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,4096}")
+_OWNER_REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 
 # what each status means for the person running the playbook
 _STATUS_HINTS = {
+    400: "the server refused the request as malformed",
     401: "the token was rejected (missing, wrong or expired)",
     403: "the token may not do this (it needs admin rights on the repository) or a rate limit was hit",
     404: "not found: the repository does not exist, the token cannot see it, or the server has no such endpoint",
     409: "conflict: it exists already",
     422: "the server refused the request as invalid",
 }
+
+
+class ApiError(ConductorError):
+    """An error answer: ``status`` and what the server said (token masked), for backends that know what it means."""
+
+    def __init__(self, message: str, status: int = 0, said: str = ""):
+        super().__init__(message)
+        self.status, self.said = status, said
 
 
 @dataclass
@@ -51,14 +66,33 @@ GITLAB = Service("GitLab", "PRIVATE-TOKEN", "")
 GITEA = Service("Gitea", "Authorization", "token ")
 
 
+def is_loopback(host: str) -> bool:
+    """True for localhost and addresses in 127.0.0.0/8 or ::1: the only hosts plain http may carry a token to."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def validate_api_url(url: str, what: str = "api_url") -> str:
-    """``url`` without a trailing slash, if it is http(s) with a plain host; else ConductorError."""
+    """``url`` without a trailing slash, if it is https (or http to loopback) with a plain host; else ConductorError."""
     parts = urllib.parse.urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname or not _SAFE_HOST_RE.match(parts.hostname):
-        raise ConductorError(f"{what} {url!r} is invalid: expected an http:// or https:// URL of the API root, such as https://api.github.com")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _SAFE_HOST_RE.fullmatch(parts.hostname):
+        raise ConductorError(f"{what} {strip_credentials(url or '')!r} is invalid: expected an https:// URL of the API root, "
+                             "such as https://api.github.com")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConductorError(f"{what} must not carry credentials, a query or a fragment: give the token as token")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConductorError(f"{what} {url!r} is refused: the token is sent over https only (plain http only to this machine, "
+                             "127.0.0.0/8, ::1 or localhost, as tests do); use https://")
     return url.rstrip("/")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
 
 
 class Client:
@@ -67,17 +101,26 @@ class Client:
     def __init__(self, service: Service, api_url: str, token: str, validate_certs: bool = True, timeout: int = 30):
         if not token:
             raise ConductorError(f"token is missing: {service.name} needs an API token (give token, or set MAESTRO_TAG_PROTECTION_TOKEN)")
-        if not _TOKEN_RE.match(token):  # before use: a control character would end the header early, and its error quote the token
+        if not _TOKEN_RE.fullmatch(token):  # before use: a control character would end the header early, and its error quote the token
             raise ConductorError(f"token is invalid: expected one line of printable characters without spaces ({len(token)} characters given)")
         self.service, self.api_url, self._token = service, validate_api_url(api_url), token
         self.validate_certs, self.timeout = validate_certs, timeout
+        # a proxy on the way to loopback would see the token of a plain-http test server
+        self._use_proxy = not is_loopback(urllib.parse.urlsplit(self.api_url).hostname or "")
 
     def _mask(self, text: str) -> str:
         return text.replace(self._token, "********") if self._token else text
 
-    def request(self, method: str, path: str, body: dict | None = None, query: dict | None = None, missing_ok: bool = False):
-        """The decoded JSON answer (None for an empty one, or a 404 when ``missing_ok``); ConductorError otherwise."""
+    def _url(self, path: str, query: dict | None) -> str:
+        """The request URL, refused unless it is on the API root's origin (the only place the token may go)."""
         url = self.api_url + path + (("?" + urllib.parse.urlencode(query)) if query else "")
+        if not path.startswith("/") or _origin(url) != _origin(self.api_url) or "@" in urllib.parse.urlsplit(url).netloc:
+            raise ConductorError(f"{self.service.name} API path {path!r} is invalid: expected a path under {self.api_url}")
+        return url
+
+    def request(self, method: str, path: str, body: dict | None = None, query: dict | None = None, missing_ok: bool = False):
+        """The decoded JSON answer (None for an empty one, or a 404 when ``missing_ok``); ApiError otherwise."""
+        url = self._url(path, query)
         headers = {self.service.auth_header: self.service.auth_prefix + self._token, "User-Agent": "maestro.conductor"}
         headers.update(dict(self.service.extra_headers))
         data = None
@@ -86,30 +129,43 @@ class Client:
             headers["Content-Type"] = "application/json"
         where = f"{self.service.name} API {method} {path}"
         try:
+            # never follow a redirect, never add ~/.netrc credentials, and never let the token header travel on
             response = open_url(url, data=data, headers=headers, method=method, validate_certs=self.validate_certs,
-                                timeout=self.timeout, follow_redirects="safe" if method == "GET" else "none")
+                                timeout=self.timeout, follow_redirects="none", use_netrc=False, use_proxy=self._use_proxy,
+                                unredirected_headers=[self.service.auth_header])
             raw = response.read(_MAX_BODY + 1)
         except HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise ApiError(self._mask(self._redirected(where, url, exc)), exc.code) from None
             if exc.code == 404 and missing_ok:
                 return None
             said = ""  # without a readable body, the status alone is the error
             try:
-                said = _message(exc.read(65536))
+                said = self._mask(_message(exc.read(65536)))
             except Exception:  # pylint: disable=broad-except
                 pass
             hint = _STATUS_HINTS.get(exc.code, "unexpected answer")
-            raise ConductorError(self._mask(f"{where}: {exc.code} {hint}" + (f" (server said: {said})" if said else ""))) from None
+            raise ApiError(self._mask(f"{where}: {exc.code} {hint}" + (f" (server said: {said})" if said else "")), exc.code, said) from None
         except (URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ConductorError(self._mask(f"{where}: {self.api_url} could not be reached: {reason}")) from None
+            raise ApiError(self._mask(f"{where}: {self.api_url} could not be reached: {reason}")) from None
         if len(raw) > _MAX_BODY:
-            raise ConductorError(f"{where}: the answer is larger than {_MAX_BODY} bytes")
+            raise ApiError(f"{where}: the answer is larger than {_MAX_BODY} bytes")
         if not raw.strip():
             return None
         try:
             return json.loads(raw.decode("utf-8"))
         except ValueError:
-            raise ConductorError(f"{where}: the answer is not JSON") from None
+            raise ApiError(f"{where}: the answer is not JSON") from None
+
+    def _redirected(self, where: str, url: str, exc: HTTPError) -> str:
+        location = (exc.headers.get("Location") if exc.headers else "") or ""
+        target = strip_credentials(urllib.parse.urljoin(url, location)) if location else "nowhere (no Location)"
+        same = location and _origin(urllib.parse.urljoin(url, location)) == _origin(self.api_url)
+        advice = ("the same server: the repository may have been renamed or moved, so give project its current name"
+                  if same else f"another place: give api_url as the API root itself ({self.api_url} is not)")
+        return (f"{where}: {exc.code} redirect to {target}, not followed: the token is sent only to {self.api_url}, "
+                f"and the redirect points to {advice}")
 
     def list_all(self, path: str, page_size_param: str = "per_page") -> list:
         """Every item of a paginated list (pages of 100 until a short one)."""
@@ -118,26 +174,54 @@ class Client:
         for page in range(1, _MAX_PAGES + 1):
             answer = self.request("GET", path, query={page_size_param: _PER_PAGE, "page": page})
             if not isinstance(answer, list):
-                raise ConductorError(f"{self.service.name} API GET {path}: expected a list, got {type(answer).__name__}")
+                raise ApiError(f"{self.service.name} API GET {path}: expected a list, got {type(answer).__name__}")
             if answer == previous:  # a server that does not page this list answers every page with all of it
                 return items
             items.extend(answer)
             if len(answer) < _PER_PAGE:
                 return items
             previous = answer
-        raise ConductorError(f"{self.service.name} API GET {path}: more than {_MAX_PAGES * _PER_PAGE} items")
+        raise ApiError(f"{self.service.name} API GET {path}: more than {_MAX_PAGES * _PER_PAGE} items")
 
 
 def _message(raw: bytes) -> str:
-    """What an error answer says, short: its "message" (GitHub, GitLab, Gitea all use one) or its text."""
+    """What an error answer says, short. GitHub: {"message", "errors": [...], "documentation_url"}; GitLab: {"message": text,
+    list or {field: [...]}} or {"error": text}; Gitea: {"message", "url"}. Anything else: its text."""
     text = raw.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
     except ValueError:
-        return text[:200]
-    if isinstance(data, dict):
-        text = str(data.get("message") or data.get("error") or data)
-    return text[:200]
+        return text[:300]
+    if not isinstance(data, dict):
+        return text[:300]
+    said = _flatten(data.get("message") or data.get("error") or "")
+    details = [_flatten(error) for error in data.get("errors") or [] if error] if isinstance(data.get("errors"), list) else []
+    if details:
+        said = f"{said}: {'; '.join(details)}" if said else "; ".join(details)
+    if not said:
+        said = text
+    docs = data.get("documentation_url")
+    if isinstance(docs, str) and docs.startswith("https://"):
+        said = f"{said[:300]}; see {docs[:200]}"
+    return said[:600]
+
+
+def _flatten(value) -> str:
+    """One line from a message that may be text, a list of texts, a {field: [texts]} map, or a GitHub error object."""
+    if isinstance(value, list):
+        return "; ".join(_flatten(item) for item in value if item)
+    if isinstance(value, dict):
+        if "message" in value or "code" in value:  # a GitHub error object: {resource, field, code[, message]}
+            return str(value.get("message") or " ".join(str(value[k]) for k in ("resource", "field", "code") if value.get(k)))
+        return "; ".join(f"{field} {_flatten(texts)}" for field, texts in value.items())
+    return str(value)
+
+
+def owner_repo(project: object, service: str) -> str:
+    """``project`` if it is owner/name (the form GitHub and Gitea name a repository in their paths); else ConductorError."""
+    if not isinstance(project, str) or not _OWNER_REPO_RE.fullmatch(project) or any(p in (".", "..") for p in project.split("/")):
+        raise ConductorError(f"project {project!r} is invalid: {service} expects owner/name, such as acme/app")
+    return project
 
 
 def quote(value: str) -> str:

@@ -15,9 +15,13 @@ description:
   - "Findings: a tag C(moved) (it peels to another commit), C(deleted), or C(recreated) (same commit, another tag
     object); a protected branch whose HEAD is not the latest release tag's commit (C(branch_not_at_release)) or that
     does not exist (C(branch_missing)); an environment running a commit other than the one of the tag the ledger says
-    is live (C(running_commit))."
+    is live (C(running_commit)); a check that could not be made (C(unknown)): the release repository O(repo) does not
+    exist, or the running commit cannot be read. Unknown is never counted as no drift: it is a finding unless
+    O(allow_unknown) names that check, and then it is still listed in RV(unknown)."
   - Reads only. Each finding says what was expected and what was found; the task fails on findings only with
     O(fail_on_drift=true).
+  - O(remote) may be a URL with credentials (a CI checkout's C(https://user:token@host/...)); it is never said as
+    given. Messages, findings and errors name it without them, and its secrets are masked anywhere in the result.
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -31,11 +35,16 @@ attributes:
     support: full
 options:
   repo:
-    description: A local clone of the repository, for the release tags' order (newest by creator date).
+    description:
+      - A local clone of the repository, for the release tags' order (newest by creator date).
+      - When it does not exist, release tags and protected branches are not compared, which is a finding of kind
+        V(unknown) unless O(allow_unknown) has V(repository).
     type: path
     required: true
   remote:
-    description: What to compare with (a URL, an scp-like address or a path); defaults to O(repo) itself.
+    description:
+      - What to compare with (a URL, an scp-like address or a path); defaults to O(repo) itself.
+      - Credentials in it are never shown (see above).
     type: str
   pattern:
     description: Glob of the release tags.
@@ -57,10 +66,31 @@ options:
     elements: str
     default: []
   running_commit:
-    description: The commit the environment runs now (its version endpoint's answer), compared with the ledger's live tag.
+    description:
+      - The commit the environment runs now (its version endpoint's answer), compared with the ledger's live tag.
+      - With O(ledger), one of O(running_commit) and O(version_url) says what runs; with neither, the running commit
+        is unknown (a finding unless O(allow_unknown) has V(running_commit)).
     type: str
+  version_url:
+    description:
+      - Where the environment says which commit it runs (such as C(http://127.0.0.1:8080/version)), read by the
+        module with one C(GET) (5 seconds at most, no redirect followed) and compared with the ledger's live tag.
+      - The answer names the commit when it is a 200 whose body is a JSON object with a full commit id as C(commit),
+        or only a full commit id (read as M(maestro.conductor.proxy_flip) reads it, whatever the content type). Any
+        other answer, or none, leaves the running commit unknown.
+    type: str
+  allow_unknown:
+    description:
+      - Checks that may be left undone without a finding, each an explicit choice of the operator. V(repository),
+        the release repository O(repo) does not exist; V(running_commit), the running commit cannot be read (or,
+        with O(ledger), nothing says what runs).
+      - What is allowed is still listed in RV(unknown).
+    type: list
+    elements: str
+    choices: [repository, running_commit]
+    default: []
   fail_on_drift:
-    description: Fail when there is any finding.
+    description: Fail when there is any finding (V(unknown) ones included).
     type: bool
     default: false
 requirements:
@@ -82,7 +112,15 @@ EXAMPLES = r"""
     repo: /srv/git/app
     ledger: /var/lib/maestro/ledger/production.jsonl
     environment: production
-    running_commit: "{{ (version.content | from_json).commit }}"
+    running_commit: "{{ version.content | maestro.conductor.reported_commit }}"
+
+- name: The same, reading the version endpoint itself; a stopped service is reported, not failed on
+  maestro.conductor.release_drift:
+    repo: /srv/git/app
+    ledger: /var/lib/maestro/ledger/production.jsonl
+    environment: production
+    version_url: http://127.0.0.1:8080/version
+    allow_unknown: [running_commit]
 """
 
 RETURN = r"""
@@ -93,10 +131,10 @@ findings:
   elements: dict
   contains:
     kind:
-      description: V(moved), V(recreated), V(deleted), V(branch_not_at_release), V(branch_missing) or V(running_commit).
+      description: V(moved), V(recreated), V(deleted), V(branch_not_at_release), V(branch_missing), V(running_commit) or V(unknown).
       type: str
     ref:
-      description: The ref (or, for V(running_commit), the environment) concerned.
+      description: The ref concerned; for V(running_commit), the environment; for V(unknown), the repository or the environment.
       type: str
     expected:
       description: What was recorded.
@@ -111,15 +149,30 @@ drifted:
   description: Whether there is any finding.
   returned: always
   type: bool
+unknown:
+  description: Each check that could not be made, one line saying why; those O(allow_unknown) does not name are findings too.
+  returned: always
+  type: list
+  elements: str
 checked:
-  description: How many recorded tags and protected branches were compared.
+  description: How many recorded tags and protected branches were compared, and whether the running commit was.
   returned: always
   type: dict
+  contains:
+    tags:
+      description: Recorded tags compared.
+      type: int
+    branches:
+      description: Protected branches compared.
+      type: int
+    running_commit:
+      description: Whether a running commit was compared with the ledger's live tag.
+      type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _drift, _git, _ledger, _names
+from ansible_collections.maestro.conductor.plugins.module_utils import _drift
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
 
@@ -134,30 +187,27 @@ def main() -> None:
             "environment": {"type": "str"},
             "protected_branches": {"type": "list", "elements": "str", "default": []},
             "running_commit": {"type": "str"},
+            "version_url": {"type": "str"},
+            "allow_unknown": {"type": "list", "elements": "str", "default": [], "choices": ["repository", "running_commit"]},
             "fail_on_drift": {"type": "bool", "default": False},
         },
-        required_by={"ledger": "environment", "running_commit": "ledger"},
+        required_by={"ledger": "environment", "running_commit": "ledger", "version_url": "ledger"},
+        mutually_exclusive=[("running_commit", "version_url")],
         supports_check_mode=True,
     )
     params = module.params
+    for url in (params["remote"], params["version_url"]):  # a token in a URL is masked wherever Ansible shows the result
+        module.no_log_values.update(_drift.credential_parts(url or ""))
     try:
-        remote = _drift.validate_remote(params["remote"] or params["repo"])
-        branches = [_drift.validate_branch(branch) for branch in params["protected_branches"]]
-        running = _names.validate_object_id(params["running_commit"], "running commit") if params["running_commit"] else ""
-        recorded = _drift.recorded_from_releases(params["releases_root"], params["pattern"]) if params["releases_root"] else []
-        live = _ledger.LedgerState()
-        if params["ledger"]:
-            recorded += _drift.recorded_from_ledger(params["ledger"], params["environment"], params["pattern"])
-            live = _ledger.read_environment(params["ledger"], params["environment"])[1]
-        tags = _git.list_tags(params["repo"], params["pattern"]) if branches else []
-        refs = _drift.ls_remote(remote)
-        findings = (_drift.tag_findings(recorded, refs, remote)
-                    + _drift.branch_findings(branches, refs, tags[0] if tags else None, remote)
-                    + _drift.running_findings(params["environment"] or "", running, live))
+        report = _drift.check(params["repo"], params["remote"], params["pattern"], params["releases_root"], params["ledger"],
+                              params["environment"], params["protected_branches"], params["running_commit"] or "", params["version_url"],
+                              params["allow_unknown"])
     except ConductorError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=_drift.redact_remote(str(exc), params["remote"] or ""))
+    findings = report.findings
     result = {"changed": False, "findings": [finding.as_dict() for finding in findings], "drifted": bool(findings),
-              "checked": {"tags": len(recorded), "branches": len(branches)}}
+              "unknown": [finding.message for finding in report.unknown],
+              "checked": {"tags": report.tags, "branches": report.branches, "running_commit": report.running_compared}}
     if findings and params["fail_on_drift"]:
         module.fail_json(msg=f"{len(findings)} drift finding(s): " + "; ".join(finding.message for finding in findings), **result)
     module.exit_json(**result)

@@ -17,18 +17,28 @@ description:
     C(command=\"env MAESTRO_ACTOR=alice git-shell -c \\\"$SSH_ORIGINAL_COMMAND\\\"\" ssh-ed25519 AAAA...), where the
     account's login shell (such as C(/bin/sh)) runs that forced command and git-shell limits it to git. A hook
     already there is kept: it is renamed C(pre-receive.maestro-chained) and runs after this one; O(state=absent) puts
-    it back."
+    it back. The hook goes where git runs hooks: C(hooks/), or the directory C(core.hooksPath) names when that is
+    inside the repository; a C(core.hooksPath) outside it (read as git sees it for the repository, from the system,
+    the global configuration of the account the module runs as, and the repository's own) fails the task, naming
+    the setting, since a hook in C(hooks/) would never run."
   - "O(backend=github): a repository ruleset named O(ruleset_name) targeting tags, with the rules C(deletion), C(update)
-    and C(non_fast_forward) (creating stays open), and O(allowed_actors) as its bypass actors. An existing ruleset of
-    that name is compared field by field after normalizing and updated only when it differs."
+    and C(non_fast_forward) (creating stays open), and O(allowed_actors) as its bypass actors (teams, repository
+    roles, apps, single users, organization admins, deploy keys). An existing ruleset of that name is compared field
+    by field after normalizing and updated only when it differs."
   - "O(backend=gitlab): one protected tag per pattern, creatable by Developers (anyone who may push). GitLab forbids
     moving a protected tag, and deleting one by push, to everyone; Maintainers may delete one in its UI or API. There is
     no per-actor exception, so O(allowed_actors) must be empty. GitLab cannot update a protected tag: a differing one
-    is unprotected and protected again (put back as it was if that fails)."
+    is unprotected and protected again, and put back as it was if that fails; if putting it back fails too, the task
+    fails saying the pattern is now unprotected. GitLab's protected tags know the access levels 0 (no one), 30
+    (developers) and 40 (maintainers) only: a protection allowing any other level is refused before anything
+    changes, since it could not be put back."
   - "O(backend=gitea): one tag protection per pattern whose allowed users and teams are O(allowed_actors) (C(team:NAME)
-    for a team). Gitea lets only them create a matching tag as well, so O(allowed_actors) must not be empty."
+    for a team). Gitea lets only them create a matching tag as well, so O(allowed_actors) must not be empty. Gitea
+    applies teams only on a repository an organization owns: on a user's repository teams are refused before any
+    write (Gitea would drop them without a word)."
   - With the hosted backends the module runs where it can reach the API (usually C(localhost)), reads everything back
-    after writing and fails when the server did not apply it. The token is sent in a header only and never shown.
+    after writing and fails when the server did not apply it. The token is sent in a header only, only to the origin
+    of O(api_url), and never shown; redirects are never followed (one fails the task, naming where it pointed).
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -58,6 +68,8 @@ options:
     description:
       - With the hosted backends, the API root. Defaults to C(https://api.github.com) for GitHub and
         C(https://gitlab.com/api/v4) for GitLab; required for Gitea (such as C(https://gitea.example.com/api/v1)).
+      - C(https://) only, since the token travels with every request; C(http://) is taken only for this machine
+        (C(localhost), C(127.0.0.0/8), C(::1)), as tests use, and then without a proxy. No credentials, query or fragment.
     type: str
   token:
     description:
@@ -84,8 +96,9 @@ options:
   allowed_actors:
     description:
       - Who may delete or move a protected tag. With O(backend=git), the names the pushers' C(authorized_keys) entries set;
-        with O(backend=github), bypass actors (C(Team:ID), C(RepositoryRole:ID), C(Integration:ID), C(OrganizationAdmin),
-        C(DeployKey)); with O(backend=gitea), user names and C(team:NAME); with O(backend=gitlab), none (see above).
+        with O(backend=github), bypass actors (C(Team:ID), C(RepositoryRole:ID), C(Integration:ID), C(User:ID),
+        C(OrganizationAdmin), C(DeployKey), where ID is the numeric id, not a name); with O(backend=gitea), user names and
+        C(team:NAME) (teams only on a repository an organization owns); with O(backend=gitlab), none (see above).
     type: list
     elements: str
     default: []
@@ -114,7 +127,7 @@ EXAMPLES = r"""
   maestro.conductor.tag_protection:
     backend: github
     project: acme/app
-    allowed_actors: ["Team:1234"]
+    allowed_actors: ["Team:1234", "User:583231"]
   delegate_to: localhost
 
 - name: Protect release tags on a Gitea server
@@ -129,7 +142,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 hook:
-  description: With O(backend=git), the hook file.
+  description: With O(backend=git), the hook file (in C(hooks/), or in the repository's own C(core.hooksPath)).
   returned: success
   type: str
 chained:

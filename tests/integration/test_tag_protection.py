@@ -116,6 +116,16 @@ def test_over_ssh_only_the_allowed_key_deletes_or_moves_and_anyone_creates(serve
     assert server.read(f"{REPO}/hooks/pre-receive") == "#!/bin/sh\ncat >> /tmp/existing-hook.log\n"
 
 
+def test_over_ssh_a_hooks_path_outside_the_repository_is_refused_by_name(server):
+    docker("exec", "--user", "git", server.name, "git", "--git-dir", REPO, "config", "core.hooksPath", "/srv/git/shared-hooks")
+    try:
+        done = server.protect(allowed_actors=["alice"])
+    finally:
+        docker("exec", "--user", "git", server.name, "git", "--git-dir", REPO, "config", "--unset", "core.hooksPath")
+    assert done.returncode != 0, out(done)[-3000:]
+    assert f"repository {REPO} has core.hooksPath = /srv/git/shared-hooks (set in file:{REPO}/config)" in out(done)
+
+
 def make_protect(env: dict, **variables: str) -> subprocess.CompletedProcess:
     """`make protect-tags` as an operator types it, with the embedded local inventory."""
     return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "protect-tags", *(f"{k}={v}" for k, v in variables.items())],
@@ -167,21 +177,66 @@ def test_make_protect_tags_on_a_hosted_service(backend, root, actors):
         assert ADMIN not in run.stdout + run.stderr and "not-the-token-5521" not in run.stdout + run.stderr
 
 
+def check_drift(env: dict, *extra: str) -> subprocess.CompletedProcess:
+    """`make check-drift` as an operator types it, with the embedded local inventory."""
+    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "check-drift", *extra], capture_output=True, text=True,
+                          check=False, env={**os.environ, **env}, timeout=300)
+
+
 def test_make_check_drift_turns_red_when_a_release_tag_moves(release):
     # the embedded inventory pointed at a repository and release of the test's own (DEMO_DIR), and at
-    # a proxy port where nothing listens: no running commit to compare
-    env = {**os.environ, "DEMO_DIR": str(release.root), "DEMO_PROXY_PORT": str(free_port())}
-
-    def check(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "check-drift", *extra], capture_output=True, text=True,
-                              check=False, env=env, timeout=300)
-
-    clean = check()
+    # a proxy port where nothing listens: the running commit is unknown, which is red until the operator accepts it
+    port = free_port()
+    env = {"DEMO_DIR": str(release.root), "DEMO_PROXY_PORT": str(port)}
+    unknown = check_drift(env)
+    assert unknown.returncode != 0, out(unknown)[-3000:]
+    assert f"environment demo: the running commit is unknown (http://127.0.0.1:{port}/version did not answer" in out(unknown)
+    clean = check_drift(env, "ALLOW_UNKNOWN_RUNNING_COMMIT=true")
     assert clean.returncode == 0 and "drift: none" in out(clean), out(clean)[-3000:]
+    assert "no running commit compared" in out(clean) and "not checked: environment demo: the running commit is unknown" in out(clean)
     commit(release.repo, "hotfix on main, not released")
     git(release.repo, "tag", "-f", "-a", "-m", "moved", "v1.0.0")
-    moved = check()
+    moved = check_drift(env, "ALLOW_UNKNOWN_RUNNING_COMMIT=true")
     assert moved.returncode != 0, out(moved)[-3000:]
     assert f"tag v1.0.0 moved on {release.repo}" in out(moved)
-    report = check("FAIL_ON_DRIFT=false", "BRANCHES=main")
+    report = check_drift(env, "FAIL_ON_DRIFT=false", "BRANCHES=main")
     assert report.returncode == 0 and "drift: tag v1.0.0 moved" in out(report), out(report)[-3000:]
+
+
+def test_make_check_drift_is_red_without_a_release_repository_unless_accepted(tmp_path):
+    env = {"DEMO_DIR": str(tmp_path / "nothing-here"), "DEMO_PROXY_PORT": str(free_port())}
+    missing = check_drift(env, "ALLOW_UNKNOWN_RUNNING_COMMIT=true")
+    assert missing.returncode != 0, out(missing)[-3000:]
+    assert f"release repository {tmp_path / 'nothing-here' / 'repo'} does not exist: release tags and protected branches were not compared" \
+        in " ".join(out(missing).split())
+    accepted = check_drift(env, "ALLOW_UNKNOWN_RUNNING_COMMIT=true", "ALLOW_MISSING_REPOSITORY=true")
+    assert accepted.returncode == 0 and "drift: none (0 release tags, 0 protected branches" in out(accepted), out(accepted)[-3000:]
+    assert "not checked:" in out(accepted) and "does not exist" in out(accepted)
+    bad = check_drift(env, "ALLOW_MISSING_REPOSITORY=maybe")
+    assert bad.returncode != 0 and "drift_allow_missing_repository" in out(bad) and "are true or false" in out(bad)
+
+
+@pytest.mark.parametrize(("content_type", "body", "green"), [
+    ("text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>", False),
+    ("application/json", '{"status": "ok"}', False),
+    # the demo service's busybox httpd answers its JSON /version as application/octet-stream: the body names the commit
+    ("application/octet-stream", None, True),
+])
+def test_make_check_drift_reads_what_runs_and_is_red_when_it_cannot(release, content_type, body, green):
+    from tests.unit.test_drift import VersionEndpoint  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.maestro.conductor.plugins.module_utils import _ledger  # pylint: disable=import-outside-toplevel
+
+    (release.root / "ledger").mkdir(exist_ok=True)
+    _ledger.append(str(release.root / "ledger" / "demo.jsonl"),
+                   _ledger.make_record("demo", "deployed", "v1.0.0", "ci", commit=release.commit, verdict="green"))
+    endpoint = VersionEndpoint(200, content_type, body if body is not None else json.dumps({"tag": "v1.0.0", "commit": release.commit}))
+    try:
+        done = check_drift({"DEMO_DIR": str(release.root), "DEMO_PROXY_PORT": str(endpoint.server.server_address[1])})
+    finally:
+        endpoint.stop()
+    if green:
+        assert done.returncode == 0 and "drift: none" in out(done) and "the running commit compared" in out(done), out(done)[-3000:]
+    else:
+        assert done.returncode != 0, out(done)[-3000:]
+        assert f"answered {content_type} (" in out(done) and "naming no commit" in " ".join(out(done).split())

@@ -123,6 +123,7 @@ def test_a_hook_already_there_keeps_working_and_comes_back(server, monkeypatch, 
     ({"patterns": []}, "patterns is empty"),
     ({"allowed_actors": ["$(id)"]}, "allowed actor '$(id)' is invalid"),
     ({"actor_variable": "X; id"}, "actor variable 'X; id' is invalid"),
+    ({"actor_variable": "MAESTRO_ACTOR\n"}, "actor variable 'MAESTRO_ACTOR\\n' is invalid"),
 ])
 def test_bad_input_is_named_and_changes_nothing(server, monkeypatch, extra, message):
     bare, _work = server
@@ -137,3 +138,36 @@ def test_a_repository_that_is_not_bare(server, monkeypatch):
     assert out.failed and out.result["msg"] == f"repository {work} is not a bare repository (it has a work tree): protect the bare repository pushes go to"
     with pytest.raises(ConductorError, match="does not exist"):
         _tag_protection.ensure_git_hook(str(work / "nowhere"), _tag_protection.Policy.build(["v*"], [], "present"))
+
+
+def test_a_hooks_path_inside_the_repository_gets_the_hook_and_git_runs_it(server, monkeypatch):
+    bare, work = server
+    git(bare, "config", "core.hooksPath", "custom-hooks")
+    out = protect(bare, monkeypatch)
+    assert not out.failed and out.result["hook"] == str(bare / "custom-hooks" / "pre-receive"), out.result
+    assert not (bare / "hooks" / "pre-receive").exists()
+    refused = push(work, ":refs/tags/v1.0.0", actor="mallory")
+    assert refused.returncode != 0 and "tag protection: deleting v1.0.0 is not allowed for mallory" in refused.stderr
+    assert remote_tag(bare, "v1.0.0")
+    assert protect(bare, monkeypatch).result["changed"] is False
+
+
+def test_a_hooks_path_outside_the_repository_is_refused_naming_the_setting(server, monkeypatch, tmp_path):
+    bare, work = server
+    shared = tmp_path / "shared-hooks"
+    git(bare, "config", "core.hooksPath", str(shared))
+    out = protect(bare, monkeypatch)
+    assert out.failed
+    assert out.result["msg"].startswith(f"repository {bare} has core.hooksPath = {shared} (set in file:")
+    assert "a hook installed there would never run" in out.result["msg"]
+    assert not (bare / "hooks" / "pre-receive").exists() and not shared.exists()
+    # and indeed nothing guards the tag: the reason to fail rather than report success
+    assert push(work, ":refs/tags/v1.0.0", actor="mallory").returncode == 0
+
+
+def test_a_newline_in_an_actor_or_pattern_never_reaches_the_hook(server, monkeypatch):
+    bare, _work = server
+    for extra in ({"allowed_actors": ["alice\n"]}, {"patterns": ["v*\n"]}):
+        out = protect(bare, monkeypatch, **extra)
+        assert out.failed and "is invalid" in out.result["msg"], out.result
+    assert not (bare / "hooks" / "pre-receive").exists()

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _tag_protection
+from ansible_collections.maestro.conductor.plugins.module_utils import _api, _protect_gitea, _protect_gitlab, _tag_protection
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.modules import tag_protection
 from tests.hosted_api import ADMIN, READER, HostedApi
@@ -178,8 +178,13 @@ def test_a_server_that_echoes_the_token_has_it_masked(api, monkeypatch):
     ("gitlab", {"token": "abc\nX-Injected: 1"}, "token is invalid: expected one line"),
     ("github", {"project": "acme"}, "expects owner/name"),
     ("github", {"project": "acme/../etc"}, "expects owner/name"),
-    ("github", {"allowed_actors": ["alice"]}, "cannot name single users"),
+    ("github", {"allowed_actors": ["alice"]}, "a user is User:ID with the account's id, not its login"),
+    ("github", {"allowed_actors": ["User:alice"]}, "allowed actor 'User:alice' is invalid for GitHub"),
     ("github", {"api_url": "ftp://example"}, "api_url 'ftp://example' is invalid"),
+    ("github", {"api_url": "http://api.example.com"}, "is refused: the token is sent over https only"),
+    ("gitea", {"api_url": "http://127.0.0.1.example.com/api/v1"}, "is refused: the token is sent over https only"),
+    ("gitlab", {"token": ADMIN + "\n"}, "token is invalid: expected one line"),
+    ("gitea", {"allowed_actors": ["release-bot\n"]}, "allowed actor 'release-bot\\n' is invalid"),
     ("gitlab", {"allowed_actors": ["alice"]}, "must be empty with GitLab"),
     ("gitlab", {"patterns": ["v?"]}, "know '*' only"),
     ("gitea", {"allowed_actors": []}, "let no one make a release"),
@@ -224,7 +229,7 @@ def test_gitlab_puts_the_old_protection_back_when_protecting_again_fails(api, mo
     out = run(tag_protection, args(api, "gitlab"), monkeypatch)
     assert out.failed and "422" in out.result["msg"] and "the protection of v* was put back as it was" in out.result["msg"]
     assert held(api, "gitlab") == {"v*": [40, 40]}, "never left unprotected"
-    assert _tag_protection.GitLabProtectedTags.normalize(api.protected_tags["v*"]) == {"create": ["maintainer", "user:7"]}
+    assert _protect_gitlab.GitLabProtectedTags.normalize(api.protected_tags["v*"]) == {"create": ["maintainer", "user:7"]}
 
 
 def test_a_list_the_server_does_not_page_is_read_once(api, monkeypatch):
@@ -242,3 +247,171 @@ def test_an_unknown_backend_is_refused_with_the_ones_there_are(api, monkeypatch)
     out = run(tag_protection, {"backend": "bitbucket", "project": "acme/app", "token": ADMIN}, monkeypatch)
     assert out.failed and "backend must be one of: git, github, gitlab, gitea, got: bitbucket" in out.result["msg"]
     assert api.requests == []
+
+
+# --- the token goes only to the configured origin ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_plain_http_is_taken_to_loopback_only(api, host, monkeypatch):
+    out = run(tag_protection, args(api, "gitea", api_url=api.url.replace("127.0.0.1", host) + "/api/v1"), monkeypatch)
+    assert not out.failed and out.result["changed"] is True, out.result
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://api.github.com", True), ("http://127.0.0.1:8080", True), ("http://127.9.9.9", True), ("http://[::1]:3000", True),
+    ("http://localhost", True), ("http://10.0.0.1", False), ("http://localhost.example.com", False), ("http://[::2]", False),
+])
+def test_which_api_roots_may_carry_the_token(url, allowed):
+    if allowed:
+        assert _api.validate_api_url(url + "/") == url
+    else:
+        with pytest.raises(ConductorError, match="is refused: the token is sent over https only"):
+            _api.validate_api_url(url)
+
+
+@pytest.fixture
+def elsewhere():
+    server = HostedApi()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("backend", ["github", "gitlab", "gitea"])
+def test_a_redirect_to_another_origin_is_not_followed_and_gets_no_token(api, elsewhere, backend, monkeypatch):
+    target = f"{elsewhere.url}{API_ROOT[backend]}/collect?x=1"
+    api.route = lambda method, path, headers, body: (302, None, {"Location": target})
+    out = run(tag_protection, args(api, backend), monkeypatch)
+    assert out.failed, out.result
+    assert f"302 redirect to {elsewhere.url}{API_ROOT[backend]}/collect, not followed" in out.result["msg"]
+    assert f"the token is sent only to {api.url}{API_ROOT[backend]}" in out.result["msg"]
+    assert elsewhere.requests == [] and ADMIN not in json.dumps(out.result)
+
+
+def test_a_redirect_on_the_same_server_is_not_followed_either(api, monkeypatch):
+    original = api.route
+
+    def moved(method, path, headers, body):
+        if path.startswith("/repos/acme/app/"):
+            return 301, {"message": "Moved Permanently", "url": f"{api.url}/repositories/42/rulesets",
+                         "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api"}, \
+                {"Location": f"{api.url}/repositories/42/rulesets?per_page=100"}
+        return original(method, path, headers, body)
+
+    api.route = moved
+    out = run(tag_protection, args(api, "github"), monkeypatch)
+    assert out.failed and "301 redirect to" in out.result["msg"] and "renamed or moved" in out.result["msg"]
+    assert [path for _method, path in api.requests] == ["/repos/acme/app/rulesets?per_page=100&page=1"]
+
+
+def test_a_redirect_location_with_credentials_is_shown_without_them(api, monkeypatch):
+    api.route = lambda method, path, headers, body: (307, None, {"Location": "https://someone:s3cret-pass@evil.example/api"})
+    out = run(tag_protection, args(api, "github"), monkeypatch)
+    assert out.failed and "redirect to https://evil.example/api, not followed" in out.result["msg"]
+    assert "s3cret-pass" not in json.dumps(out.result)
+
+
+# --- each service's own rules and answers -------------------------------------------------------------------------------
+
+def test_github_bypass_actors_may_be_single_users(api, monkeypatch):
+    out = run(tag_protection, args(api, "github", allowed_actors=["User:7", "OrganizationAdmin", "Team:42"]), monkeypatch)
+    assert not out.failed and out.result["changed"] is True, out.result
+    assert held(api, "github")["maestro release tags"][2] == [("OrganizationAdmin", None), ("Team", 42), ("User", 7)]
+    again = run(tag_protection, args(api, "github", allowed_actors=["User:7", "OrganizationAdmin", "Team:42"]), monkeypatch)
+    assert again.result["changed"] is False
+
+
+def test_github_ruleset_made_by_hand_with_a_user_bypass_is_kept(api, monkeypatch):
+    body = {"name": "maestro release tags", "target": "tag", "enforcement": "active",
+            "conditions": {"ref_name": {"exclude": [], "include": ["refs/tags/v*"]}},
+            "rules": [{"type": "update"}, {"type": "non_fast_forward"}, {"type": "deletion"}],
+            "bypass_actors": [{"actor_id": 5120, "actor_type": "User", "bypass_mode": "always"}]}
+    api.rulesets[7] = api._github_ruleset(7, "acme/app", body)
+    out = run(tag_protection, args(api, "github", allowed_actors=["User:5120"]), monkeypatch)
+    assert not out.failed and out.result["changed"] is False, out.result
+    assert api.writes() == [] and held(api, "github")["maestro release tags"][2] == [("User", 5120)]
+
+
+def test_github_error_objects_are_shown_with_their_details_and_documentation(api, monkeypatch):
+    original = api.route
+
+    def taken(method, path, headers, body):
+        if method == "POST":  # another run created it between our read and our write
+            return api._github_error(422, "Validation Failed", [{"resource": "Ruleset", "field": "name", "code": "already_exists"},
+                                                                "Name must be unique"])
+        return original(method, path, headers, body)
+
+    api.route = taken
+    out = run(tag_protection, args(api, "github"), monkeypatch)
+    assert out.failed
+    assert out.result["msg"] == ("GitHub API POST /repos/acme/app/rulesets: 422 the server refused the request as invalid (server said: "
+                                 "Validation Failed: Ruleset name already_exists; Name must be unique; see https://docs.github.com/rest/repos/rules)")
+
+
+def test_gitlab_knows_access_levels_0_30_and_40_only():
+    normalize = _protect_gitlab.GitLabProtectedTags.normalize
+    assert normalize({"create_access_levels": [{"access_level": 0}, {"access_level": 40}]}) == {"create": ["maintainer", "no_one"]}
+    assert normalize({"create_access_levels": [{"access_level": 60}]}) == {"create": ["access_level:60"]}
+    with pytest.raises(ConductorError, match=r"GitLab protected tag 'v\*' allows creating to access_level:60, which GitLab's "
+                                             r"protected tags API does not take \(it knows access levels 0 \(no one\), 30"):
+        _protect_gitlab.GitLabProtectedTags._body("v*", {"create": ["access_level:60"]})
+
+
+def test_gitlab_refuses_to_replace_a_protection_it_could_not_put_back(api, monkeypatch):
+    api.protected_tags["v*"] = {"name": "v*", "create_access_levels": [{"id": 9, "access_level": 60, "access_level_description": "Admins"}]}
+    out = run(tag_protection, args(api, "gitlab"), monkeypatch)
+    assert out.failed and "GitLab protected tag 'v*' allows creating to access_level:60" in out.result["msg"], out.result
+    assert api.writes() == [], "nothing unprotected for a protection that could not be put back"
+
+
+def test_gitlab_says_loudly_when_a_tag_is_left_unprotected(api, monkeypatch):
+    api.protected_tags["v*"] = {"name": "v*", "create_access_levels": [{"id": 9, "access_level": 40}]}
+    original = api.route
+
+    def refuse_every_protect(method, path, headers, body):
+        if method == "POST":
+            return 500, {"message": "500 Internal Server Error"}
+        return original(method, path, headers, body)
+
+    api.route = refuse_every_protect
+    out = run(tag_protection, args(api, "gitlab"), monkeypatch)
+    assert out.failed
+    assert out.result["msg"].startswith("tag pattern 'v*' is now UNPROTECTED on GitLab: it was unprotected to be protected again, "
+                                        "protecting it failed (GitLab API POST /projects/acme%2Fapp/protected_tags: 500")
+    assert "putting the old protection back failed too" in out.result["msg"]
+    assert held(api, "gitlab") == {}, "what the message says is what the server holds"
+
+
+def test_gitlab_name_taken_meanwhile_is_said_so(api, monkeypatch):
+    api.protected_tags["v*"] = {"name": "v*", "create_access_levels": [{"id": 9, "access_level": 30}]}
+    original = api.route
+    # the list read first does not show it yet: another run protected it at the same time
+    api.route = lambda method, path, headers, body: (200, []) if method == "GET" else original(method, path, headers, body)
+    out = run(tag_protection, args(api, "gitlab"), monkeypatch)
+    assert out.failed and out.result["msg"].startswith("GitLab already protects 'v*' (it answered 422: Name has already been taken)")
+
+
+def test_gitea_teams_on_a_repository_a_user_owns_are_refused_before_any_write(api, monkeypatch):
+    out = run(tag_protection, args(api, "gitea", project="alice/tools"), monkeypatch)
+    assert out.failed
+    assert out.result["msg"].startswith("allowed_actors name teams (team:releasers), but alice is not an organization")
+    assert "Gitea applies teams only on repositories an organization owns" in out.result["msg"]
+    assert api.writes() == []
+    users_only = run(tag_protection, args(api, "gitea", project="alice/tools", allowed_actors=["release-bot"]), monkeypatch)
+    assert not users_only.failed and held(api, "gitea") == {"v*": (["release-bot"], [])}
+
+
+def test_gitea_duplicate_pattern_answer_is_said_so(api, monkeypatch):
+    run(tag_protection, args(api, "gitea"), monkeypatch)
+    original = api.route
+    api.route = lambda method, path, headers, body: (200, []) if method == "GET" and "tag_protections" in path \
+        else original(method, path, headers, body)
+    out = run(tag_protection, args(api, "gitea"), monkeypatch)
+    assert out.failed and out.result["msg"].startswith("Gitea already has a tag protection for 'v*' (it answered 403: Tag protection already exist)")
+
+
+def test_gitea_empty_lists_answer_400_and_the_client_says_what_the_server_said(api):
+    backend = _tag_protection.hosted_backend("gitea", api.url + "/api/v1", ADMIN, "acme/app")
+    with pytest.raises(_api.ApiError, match=r": 400 the server refused the request as malformed \(server said: both whitelist_usernames "
+                                            r"and whitelist_teams are empty\)") as caught:
+        backend.create("v*", {"users": [], "teams": []})
+    assert caught.value.status == 400 and isinstance(backend, _protect_gitea.GiteaTagProtections)
