@@ -96,7 +96,9 @@ class Load:
                 entry["failed" if error else "ok"] += 1
                 if error:
                     entry["errors"][error] = entry["errors"].get(error, 0) + 1
-                else:
+                elif kind == "new connection":
+                    # a keep-alive connection held by a retiring nginx worker answers from the old configuration for a
+                    # while: only what a new connection is answered says where traffic goes
                     self.seen.append((now, commit))
             if now - self.started > DEADLINE:
                 break
@@ -118,11 +120,14 @@ class Load:
         self.elapsed = time.perf_counter() - self.started
 
     def first(self, commit: str, since: float, timeout: float = 120.0) -> float:
-        """Seconds from ``since`` to the first answer carrying ``commit`` (waits for it, up to ``timeout``)."""
+        """Seconds from ``since`` to the answer from which on every new connection is answered with ``commit``
+        (waits for one, up to ``timeout``; call it when the command has ended)."""
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             with self.lock:
-                found = next((t for t, c in self.seen if t >= since and c == commit), None)
+                window = [(t, c) for t, c in self.seen if t >= since]
+            last_other = max((t for t, c in window if c != commit), default=since)
+            found = next((t for t, c in window if t > last_other and c == commit), None)
             if found is not None:
                 return found - since
             time.sleep(0.02)
@@ -321,6 +326,9 @@ def fleet_part(sizes: tuple[int, ...] = (1, 2, 4)) -> dict:
                 print(f"  fleet of {size}: cold rollback, image present by id: {results[size][0]:.2f}s ({results[size][1]:.2f}s)", flush=True)
             finally:
                 nginx.stop()
+                for host in hosts[:size]:  # the next size's environment uses the same ports on these hosts
+                    for colour in ("blue", "green"):
+                        host.docker("compose", "-p", f"bench-fleet-{size}-{colour}", "down", "-t", "0")
     finally:
         fleet.stop_app_hosts(hosts)
     one, four = results.get(1, (float("nan"),))[0], results.get(4, (float("nan"),))[0]
