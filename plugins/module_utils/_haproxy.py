@@ -5,12 +5,17 @@ fleet), switched through the runtime API with no reload. The server states are t
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass
+from typing import Callable
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._proxy import (
-    COLOURS, FlipResult, Observation, confirm_or_undo, fit, validate_colour, validate_name)
+    COLOURS, FlipResult, Observation, confirm_or_undo, fit, validate_colour, validate_name, validate_servers)
+
+_COMMAND_RE = re.compile(r"[ -:<-~]{1,512}", re.ASCII)
+_SERVER_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}", re.ASCII)
 
 
 def server_colour(name: str) -> str:
@@ -41,6 +46,9 @@ class HAProxy:
     timeout: float = 5.0
 
     def command(self, line: str) -> str:
+        # one command: ';' would chain another, a newline end this one; the names in it were checked on their own
+        if not _COMMAND_RE.fullmatch(line):
+            raise ConductorError(f"HAProxy runtime API command {line!r} is invalid: expected printable ASCII without ';'")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(self.timeout)
             try:
@@ -71,6 +79,10 @@ class HAProxy:
             # the config) stays set after "state ready", so it alone is no maintenance; drain is 0x18
             admin = int(fields[6])
             state = "maint" if admin & 0x23 else ("drain" if admin & 0x18 else "ready")
+            # a name from the proxy goes back into runtime API commands: checked as our own values are
+            if not _SERVER_NAME_RE.fullmatch(fields[3]):
+                raise ConductorError(f"HAProxy backend {self.backend} has a server named {fields[3]!r}: expected letters, digits, "
+                                     "'_', '.', ':' or '-' (as HAProxy allows), to name it in runtime API commands")
             servers.append(Server(fields[3], f"{fields[4]}:{fields[18]}", state))
         if not servers:
             raise ConductorError(f"HAProxy backend {self.backend} has no servers, or the runtime API said: {out.strip()[:200]}")
@@ -108,11 +120,13 @@ class HAProxy:
 
 
 def flip_haproxy(proxy: HAProxy, colour: str, confirm_url: str = "", commit: str = "", confirm_timeout: float = 30.0,
-                 check_mode: bool = False, servers: list[str] | None = None) -> FlipResult:
+                 check_mode: bool = False, servers: list[str] | None = None, fence: Callable[[], object] | None = None) -> FlipResult:
     """Every server of ``colour`` ready, every other one in maintenance; ``servers``: the addresses the colour's
-    servers must have (the app hosts), checked before anything changes."""
+    servers must have (the app hosts), checked before anything changes; ``fence``: called right before the first change."""
     validate_colour(colour)
     validate_name(proxy.backend, "backend name")
+    if servers:
+        validate_servers(servers)
     current = proxy.servers()
     mine = sorted(s.address for s in current if s.colour == colour)
     if not mine:
@@ -131,6 +145,8 @@ def flip_haproxy(proxy: HAProxy, colour: str, confirm_url: str = "", commit: str
     if check_mode:
         return result
     if result.changed:
+        if fence is not None:
+            fence()
         try:
             proxy.set_states(wanted)
         except ConductorError:

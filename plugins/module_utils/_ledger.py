@@ -3,8 +3,10 @@
 """The environment ledger: an append-only JSON-lines record of what happened to releases.
 
 Appends hold an exclusive flock and write one whole line with one O_APPEND write,
-so concurrent writers never interleave. A line that does not parse is an error
-that names it: a skipped line could hide a quarantine.
+so concurrent writers never interleave. A line that is no valid record is an error
+that names it (a skipped line could hide a quarantine), with one exception: a torn
+last line, the trace of an append that never finished, which is skipped with a
+warning. ``repair`` moves such lines into a file beside the ledger.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_object_id, validate_tag_name
 
 LEDGER_VERSION = 1
@@ -24,12 +27,12 @@ EVENTS = ("deployed", "verdict", "rollback", "quarantine", "clear", "drill")
 VERDICTS = ("green", "red")
 # events after which the record's tag is the one serving traffic
 _GOES_LIVE = ("deployed", "rollback")
-_ENV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ENV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MAX_TEXT = 4096
 
 
 def validate_environment(name: object) -> str:
-    if not isinstance(name, str) or not _ENV_RE.match(name):
+    if not isinstance(name, str) or not _ENV_RE.fullmatch(name):
         raise ConductorError(f"environment {name!r} is invalid: expected 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
     return name
 
@@ -99,57 +102,228 @@ def json_line(record: dict) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
 
 
-def append(path: str, record: dict, *more: dict) -> None:
-    """Append records, one line each, in one write: atomically with respect to other writers, all or none of them."""
-    line = "".join(json_line(entry) for entry in (record, *more)).encode("utf-8")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
     try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_for_append(path: str) -> int:
+    """The ledger opened for appending and locked; a ledger created here is made durable with its directory entry."""
+    directory = os.path.dirname(os.path.abspath(path))
+    made = not os.path.isdir(directory)
+    os.makedirs(directory, exist_ok=True)
+    if made:
+        _fsync_dir(os.path.dirname(directory))
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o640)
+            _fsync_dir(directory)
+        except FileExistsError:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            # a repair replaces the file while we wait for its lock: append to the file the path names now
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _has_record_id(data: bytes, environment: str, record_id: str) -> bool:
+    for raw in data.split(b"\n"):
+        if record_id.encode("utf-8") in raw:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("id") == record_id and record.get("environment") == environment:
+                return True
+    return False
+
+
+def _aside_path(path: str) -> str:
+    return f"{path}.corrupt-{datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
+
+
+def _mend_tail(fd: int, path: str, size: int) -> bytes:
+    """What an append must write first when the ledger does not end a line: a whole record that lacks only its newline
+    gets it; a torn last line (an append that never finished) is moved aside, bytes as they were, and cut off, so that
+    it never ends up between records, where it would be corruption."""
+    data = os.pread(fd, size, 0)
+    start = data.rfind(b"\n") + 1
+    tail = data[start:]
+    try:
+        whole = not _problem(json.loads(tail))
+    except ValueError:
+        whole = False
+    if whole or not tail.strip():
+        return b"\n"
+    atomic_write(_aside_path(path), tail + b"\n", mode=os.fstat(fd).st_mode & 0o777)
+    os.ftruncate(fd, start)
+    os.fsync(fd)
+    return b""
+
+
+def append(path: str, record: dict, *more: dict, fence: Callable[[], object] | None = None) -> bool:
+    """Append records, one line each, in one write: atomically with respect to other writers, all or none of them.
+
+    Under the ledger's lock, before writing: nothing is appended (False) when the first record has an id that the
+    ledger already holds for its environment, and ``fence`` is called (it raises when the run may not write).
+    """
+    line = "".join(json_line(entry) for entry in (record, *more)).encode("utf-8")
+    fd = _open_for_append(path)
+    try:
         size = os.fstat(fd).st_size
+        if record.get("id") and size and _has_record_id(os.pread(fd, size, 0), record.get("environment", ""), record["id"]):
+            return False
+        if fence is not None:
+            fence()
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            # a torn last line (a crash mid-write elsewhere) stays visible as corrupt; ours starts clean
-            line = b"\n" + line
+            line = _mend_tail(fd, path, size) + line
         view = memoryview(line)
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _valid_tags(record: dict) -> bool:
-    """A record's tags are names the ledger would have written: a tag read back may end up in a proxy's configuration."""
-    try:
-        validate_tag_name(record.get("tag"))
-        if record.get("from_tag") is not None:
-            validate_tag_name(record["from_tag"])
-    except ConductorError:
-        return False
     return True
 
 
-def read(path: str) -> list[dict]:
-    """Every record in the ledger, oldest first; a missing ledger is an empty one."""
+def _problem(record: object) -> str:
+    """Why a parsed line is no ledger record ('' when it is one): what is read back decides rollbacks, and its tags
+    may end up in a proxy's configuration."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+        if record.get("event") not in EVENTS:
+            return f"event {record.get('event')!r} is not one of {', '.join(EVENTS)}"
+        validate_environment(record.get("environment"))
+        validate_tag_name(record.get("tag"))
+        if record.get("from_tag") is not None:
+            validate_tag_name(record["from_tag"])
+        if record.get("commit") is not None:
+            validate_object_id(record["commit"], "commit")
+        if record.get("verdict") is not None and record["verdict"] not in VERDICTS:
+            return f"verdict {record['verdict']!r} is not green or red"
+    except ConductorError as exc:
+        return str(exc)
+    return ""
+
+
+@dataclass
+class Line:
+    number: int
+    raw: bytes
+    problem: str
+
+    def describe(self, path: str) -> str:
+        return f"ledger {path} line {self.number} is corrupt ({self.problem}): {self.raw[:120]!r}"
+
+
+@dataclass
+class Loaded:
+    """A ledger's records, its lines that are none, and whether the last of those is a torn last line."""
+
+    records: list[dict] = field(default_factory=list)
+    corrupt: list[Line] = field(default_factory=list)
+    torn: Line | None = None
+
+    def check(self, path: str) -> list[str]:
+        """Warnings for a torn last line (a crash mid-append: skipped); ConductorError for corruption anywhere else."""
+        if self.corrupt:
+            more = f" (and {len(self.corrupt) - 1} more lines)" if len(self.corrupt) > 1 else ""
+            raise ConductorError(f"{self.corrupt[0].describe(path)}{more}: move the corrupt lines aside with release_ledger "
+                                 "state=repaired (it keeps them, bytes as they were, in a file beside the ledger)")
+        if self.torn:
+            return [f"{self.torn.describe(path)}: a torn last line (an append that never finished), skipped; the next append, "
+                    "or release_ledger state=repaired, moves it into a file beside the ledger"]
         return []
-    with os.fdopen(fd, "rb") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
-        data = handle.read()
-    records = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+
+
+def _parse(data: bytes) -> Loaded:
+    loaded = Loaded()
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
             record = json.loads(raw)
         except ValueError as exc:
-            raise ConductorError(f"ledger {path} line {number} is corrupt ({exc}): {raw[:120]!r}") from exc
-        if not isinstance(record, dict) or record.get("event") not in EVENTS or not _valid_tags(record):
-            raise ConductorError(f"ledger {path} line {number} is not a ledger record (an event, valid tag names): {raw[:120]!r}")
-        records.append(record)
-    return records
+            record, problem = None, f"not JSON: {exc}"
+        else:
+            problem = _problem(record)
+        if not problem:
+            loaded.records.append(record)
+        elif number == len(lines):  # no newline after it: the append that wrote it never finished
+            loaded.torn = Line(number, raw, problem)
+        else:
+            loaded.corrupt.append(Line(number, raw, problem))
+    return loaded
+
+
+def load(path: str) -> Loaded:
+    """Every record in the ledger, oldest first, and the lines that are none; a missing ledger is an empty one."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return Loaded()
+    with os.fdopen(fd, "rb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        return _parse(handle.read())
+
+
+def read(path: str, warnings: list[str] | None = None) -> list[dict]:
+    """Every record in the ledger, oldest first; a line that is no record fails naming it, but for a torn last line,
+    which is skipped (and added to ``warnings``)."""
+    loaded = load(path)
+    found = loaded.check(path)
+    if warnings is not None:
+        warnings.extend(found)
+    return loaded.records
+
+
+@dataclass
+class Repair:
+    path: str
+    aside: str = ""
+    lines: list[Line] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"changed": bool(self.lines), "aside": self.aside,
+                "corrupt": [{"line": line.number, "problem": line.problem, "text": line.raw[:200].decode("utf-8", "replace")}
+                            for line in self.lines]}
+
+
+def repair(path: str, check_mode: bool = False) -> Repair:
+    """Move every line that is no ledger record into a file beside the ledger, bytes as they were (one a line)."""
+    if not os.path.exists(path):
+        return Repair(path)
+    fd = _open_for_append(path) if not check_mode else os.open(path, os.O_RDONLY)
+    try:
+        if check_mode:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+        loaded = _parse(data)
+        bad = loaded.corrupt + ([loaded.torn] if loaded.torn else [])
+        result = Repair(path, lines=sorted(bad, key=lambda line: line.number))
+        if not bad:
+            return result
+        result.aside = _aside_path(path)
+        if check_mode:
+            return result
+        numbers = {line.number for line in bad}
+        kept = [raw for number, raw in enumerate(data.split(b"\n"), start=1) if raw.strip() and number not in numbers]
+        mode = os.fstat(fd).st_mode & 0o777
+        # the lines set aside are safe on disk before the ledger stops holding them
+        atomic_write(result.aside, b"".join(line.raw + b"\n" for line in result.lines), mode=mode)
+        atomic_write(path, b"".join(raw + b"\n" for raw in kept), mode=mode)
+        return result
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -159,6 +333,8 @@ class LedgerState:
     healthy: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     verdicts: dict[str, str] = field(default_factory=dict)
+    # what reading the ledger found but skipped (a torn last line)
+    warnings: list[str] = field(default_factory=list)
 
 
 def state(records: list[dict], environment: str) -> LedgerState:
@@ -185,8 +361,11 @@ def state(records: list[dict], environment: str) -> LedgerState:
 def read_environment(path: str, environment: str) -> tuple[list[dict], LedgerState]:
     """The environment's records in the ledger at ``path``, and what they say now."""
     environment = validate_environment(environment)
-    records = [r for r in read(path) if r.get("environment") == environment]
-    return records, state(records, environment)
+    warnings: list[str] = []
+    records = [r for r in read(path, warnings) if r.get("environment") == environment]
+    current = state(records, environment)
+    current.warnings = warnings
+    return records, current
 
 
 def summary(current: LedgerState) -> dict:

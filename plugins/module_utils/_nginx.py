@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_tag_name
@@ -68,6 +69,12 @@ class Nginx:
     binary: str = "nginx"
 
     def render(self, colour: str, servers: list[str], tag: str) -> str:
+        """The include for ``colour``; every value in it is checked first, so that none can add configuration."""
+        validate_colour(colour)
+        validate_name(self.upstream, "upstream name")
+        validate_servers(servers)
+        if tag:
+            validate_tag_name(tag)
         lines = [f"# maestro.conductor proxy_flip: colour={colour} tag={tag or '-'}",
                  "# Managed file: maestro.conductor.proxy_flip rewrites it on every flip.",
                  f"upstream {self.upstream} {{"]
@@ -194,14 +201,11 @@ class Nginx:
 
 
 def flip_nginx(proxy: Nginx, colour: str, servers: list[str], tag: str = "", confirm_url: str = "", commit: str = "",
-               confirm_timeout: float = 30.0, check_mode: bool = False) -> FlipResult:
-    validate_colour(colour)
-    validate_name(proxy.upstream, "upstream name")
-    validate_servers(servers)
+               confirm_timeout: float = 30.0, check_mode: bool = False, fence: Callable[[], object] | None = None) -> FlipResult:
+    """Flip ``proxy`` to ``colour``; ``fence`` is called right before the first change (it raises when the run may not
+    change anything any more)."""
     wanted = proxy.render(colour, servers, tag)
     previous, previous_colour = proxy.current()
-    if tag:
-        validate_tag_name(tag)  # written into the include's header
     # a file nginx never loaded (a run died between writing and reloading): reload it even when it already says
     # so, and never reload it again to undo
     unloaded = proxy.loaded(previous) is False
@@ -211,6 +215,8 @@ def flip_nginx(proxy: Nginx, colour: str, servers: list[str], tag: str = "", con
     if check_mode:
         return result
     if result.changed:
+        if fence is not None:
+            fence()
         if previous != wanted:
             atomic_write(proxy.include_path, wanted.encode("utf-8"))
         problem = proxy.test()

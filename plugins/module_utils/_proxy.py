@@ -11,6 +11,7 @@ what it serves compared with what each colour's servers answer.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
@@ -19,8 +20,13 @@ from ansible_collections.maestro.conductor.plugins.module_utils import _http
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
 COLOURS = ("blue", "green")
+# every value that goes into a proxy's configuration or a runtime API command is one of these shapes, checked before
+# anything is rendered: no white space, ';', '{', '}', '#', quote or newline can reach nginx or HAProxy
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_ADDR_RE = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}|unix:/[A-Za-z0-9_./-]{1,200}")
+_HOST_RE = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?",
+                      re.ASCII)
+_UNIX_RE = re.compile(r"unix:/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", re.ASCII)
+_URL_PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}", re.ASCII)
 
 
 def validate_name(value: str, what: str) -> str:
@@ -35,10 +41,39 @@ def validate_colour(colour: str) -> str:
     return colour
 
 
+def _server_problem(server: object) -> str:
+    """Why ``server`` is no address a proxy may be given ('' when it is one)."""
+    if not isinstance(server, str):
+        return "not a string"
+    if server.startswith("unix:"):
+        parts = server[len("unix:"):].split("/")
+        return "" if _UNIX_RE.fullmatch(server) and len(server) <= 205 and ".." not in parts else "expected unix:/absolute/path"
+    host, sep, port = server.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return "expected a port 1-65535 after the last ':'"
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return "" if ipaddress.ip_address(host[1:-1]).version == 6 else "expected an IPv6 address inside []"
+        except ValueError:
+            return "expected an IPv6 address inside []"
+    return "" if _HOST_RE.fullmatch(host) else "expected a host name, an IPv4 address or [IPv6]"
+
+
 def validate_servers(servers: list[str], what: str = "servers") -> list[str]:
-    if not servers or any(not isinstance(s, str) or not _ADDR_RE.fullmatch(s) for s in servers):
-        raise ConductorError(f"{what} {servers!r} are invalid: expected host:port or unix:/path entries")
+    if not isinstance(servers, list) or not servers:
+        raise ConductorError(f"{what} {servers!r} are invalid: expected at least one host:port or unix:/path entry")
+    for server in servers:
+        problem = _server_problem(server)
+        if problem:
+            raise ConductorError(f"{what} {servers!r} are invalid: {server!r}: {problem} (host:port, [IPv6]:port or unix:/path)")
     return list(servers)
+
+
+def validate_url_path(path: str, what: str) -> str:
+    """A path asked on a server ('' for none): it goes into URLs, so it is one URL path and nothing more."""
+    if path and (not isinstance(path, str) or not _URL_PATH_RE.fullmatch(path)):
+        raise ConductorError(f"{what} {path!r} is invalid: expected a URL path starting with '/', without white space, '?' or '#'")
+    return path
 
 
 def other(colour: str) -> str:

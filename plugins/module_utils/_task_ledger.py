@@ -1,18 +1,19 @@
 # Copyright: (c) 2026, maestro.conductor maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""maestro.conductor.release_ledger: read an environment's ledger, or append a record to it."""
+"""maestro.conductor.release_ledger: read an environment's ledger, append a record to it, or move corrupt lines aside."""
 
 from __future__ import annotations
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome
+from ansible_collections.maestro.conductor.plugins.module_utils._task_lock import FENCE_SPEC, fence_check
 
 SPEC = {
     "argument_spec": {
         "path": {"type": "path", "required": True},
         "environment": {"type": "str", "required": True},
-        "state": {"type": "str", "default": "query", "choices": ["query", "append", "quarantined", "cleared"]},
+        "state": {"type": "str", "default": "query", "choices": ["query", "append", "quarantined", "cleared", "repaired"]},
         "event": {"type": "str", "choices": ["deployed", "verdict", "rollback", "drill"]},
         "tag": {"type": "str"},
         "actor": {"type": "str"},
@@ -25,6 +26,7 @@ SPEC = {
         "hosts": {"type": "list", "elements": "dict"},
         "quarantine": {"type": "str"},
         "last": {"type": "int", "default": 50},
+        "fence": FENCE_SPEC,
     },
     "required_if": [
         ("state", "append", ["event", "tag", "actor"]),
@@ -59,15 +61,31 @@ def _quarantine(params: dict, record: dict | None, current: _ledger.LedgerState)
                                 detail=f"{record['event']} to {record['tag']}")]
 
 
+def _repair(params: dict, check_mode: bool, diff: bool) -> Outcome:
+    repaired = _ledger.repair(params["path"], check_mode)
+    result = repaired.as_dict()
+    if diff and repaired.lines:
+        moved = "".join(f"line {line.number}: {line.raw[:200].decode('utf-8', 'replace')}\n" for line in repaired.lines)
+        result["diff"] = {"before": moved, "after": "", "before_header": f"{params['path']} (corrupt lines)",
+                          "after_header": f"{params['path']} (they go to {repaired.aside})"}
+    return Outcome(result, [f"moved {len(repaired.lines)} corrupt lines of ledger {params['path']} to {repaired.aside}"] if repaired.lines
+                   and not check_mode else [])
+
+
 def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
     environment = _ledger.validate_environment(params["environment"])
     if params["quarantine"] and params["state"] != "append":
         raise ConductorError("quarantine goes with state=append: it is recorded in the same write as the record")
+    if params["state"] == "repaired":
+        return _repair(params, check_mode, diff)
     records, current = _ledger.read_environment(params["path"], environment)
     record = None if params["state"] == "query" else _planned_record(params, {"records": records, "state": current})
     extra = _quarantine(params, record, current)
     if record is not None and not check_mode:
-        _ledger.append(params["path"], record, *extra)
+        # the record id is checked again under the ledger's lock: another run may have written it since the read
+        if not _ledger.append(params["path"], record, *extra, fence=fence_check(params["fence"], "writing the ledger")):
+            record, extra = None, []
+            records, current = _ledger.read_environment(params["path"], environment)
     if record is not None:
         records = records + [record, *extra]
     result = {
@@ -79,7 +97,7 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
         result["record"] = record
         if diff:
             result["diff"] = {"before": "", "after": "".join(_ledger.json_line(r) for r in (record, *extra)), "after_header": params["path"]}
-    return Outcome(result)
+    return Outcome(result, current.warnings)
 
 
 ENTRY = Entry(SPEC, run)

@@ -13,6 +13,7 @@ from ansible_collections.maestro.conductor.plugins.module_utils._haproxy import 
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_object_id, validate_tag_name
 from ansible_collections.maestro.conductor.plugins.module_utils._nginx import Nginx, flip_nginx
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome
+from ansible_collections.maestro.conductor.plugins.module_utils._task_lock import FENCE_SPEC, fence_check
 
 SPEC = {
     "argument_spec": {
@@ -35,6 +36,7 @@ SPEC = {
         "version_path": {"type": "str", "default": ""},
         "colour_version_urls": {"type": "dict", "default": {}},
         "confirm_timeout": {"type": "int", "default": 30},
+        "fence": FENCE_SPEC,
     },
     "required_if": [
         ("proxy", "nginx", ["nginx_include", "nginx_upstream"]),
@@ -72,6 +74,10 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
     commit = validate_object_id(params["expected_commit"], "expected commit") if params["expected_commit"] else ""
     if params["tag"]:
         validate_tag_name(params["tag"])  # it is written into the nginx include's header
+    for name in ("health_path", "version_path"):
+        _proxy.validate_url_path(params[name], name)
+    if params["servers"]:
+        _proxy.validate_servers(params["servers"])
     if params["proxy"] == "nginx":
         proxy = Nginx(params["nginx_include"], _proxy.validate_name(params["nginx_upstream"], "upstream name"), params["nginx_config"],
                       params["nginx_binary"])
@@ -88,7 +94,7 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
         raise ConductorError("expected_commit is required with confirm_url or version_urls: it is the commit they must report")
     seen = [] if check_mode else _http.preflight(health_urls, version_urls, commit, params["confirm_timeout"])
     confirm = {"confirm_url": params["confirm_url"] or "", "commit": commit, "confirm_timeout": params["confirm_timeout"],
-               "check_mode": check_mode}
+               "check_mode": check_mode, "fence": fence_check(params["fence"], f"changing proxy {params['proxy']}")}
     if params["proxy"] == "nginx":
         result = flip_nginx(proxy, params["colour"], servers, tag=params["tag"], **confirm)
     else:

@@ -24,6 +24,12 @@ description:
     caller can tell the live colour from the configuration's claim and from what answers.
   - Flipping to the colour already live changes nothing (the confirmation still runs). Check and diff mode show the
     change without making it.
+  - "Every value that goes into the proxy's configuration or a runtime API command is checked before anything is
+    rendered: O(tag) by the release tag rule, O(servers) as C(host:port), C([IPv6]:port) or C(unix:/path) with a port
+    1-65535, O(nginx_upstream) and O(haproxy_backend) as names, O(health_path) and O(version_path) as URL paths, and
+    the server names HAProxy reports."
+  - "With O(fence), the change is fenced by the run's environment lock (see M(maestro.conductor.release_lock)): checked,
+    and renewed, right before the first change."
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -129,6 +135,26 @@ options:
     description: Seconds to wait for the preflight to pass, and again for the expected commit to answer through the proxy.
     type: int
     default: 30
+  fence:
+    description:
+      - The run's environment lock, as M(maestro.conductor.release_lock) took it. The proxy is changed only while that
+        lock is still held by O(fence.holder) with O(fence.generation); otherwise the task fails, with C(lost) set in its
+        result, before changing anything. The lock file must be on the host this module runs on. Not checked in check
+        mode, or when nothing changes.
+    type: dict
+    suboptions:
+      path:
+        description: The lock file.
+        type: path
+        required: true
+      holder:
+        description: The run's lock holder.
+        type: str
+        required: true
+      generation:
+        description: The generation the run took the lock with.
+        type: int
+        required: true
 requirements:
   - nginx or HAProxy on the host the module runs on
 """
@@ -221,6 +247,10 @@ seconds:
   description: How long the flip took, confirmation included.
   returned: when O(colour) is given
   type: float
+lost:
+  description: On failure because the run no longer holds the lock of O(fence); nothing was changed.
+  returned: failure
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -14,10 +14,19 @@ description:
     commit and step durations."
   - "O(state=query) returns the records and what they add up to now: the live tag, the tags with a green
     verdict, and the quarantined tags."
-  - O(state=append) adds one record. Appends are atomic; a ledger line that does not parse fails the task
-    naming the line, it is never skipped.
+  - O(state=append) adds one record. Appends are atomic and hold the ledger's lock; the O(record_id) check is made
+    under that lock, so two runs never both append the same record.
+  - "Every line read must be a ledger record: JSON, a known event, an environment name, tags by the release tag rule,
+    commits as full object ids, verdicts green or red. A line that is not fails the task naming its line number; it
+    is never skipped, since a skipped line could hide a quarantine. One exception: a torn last line (no newline after
+    it: an append that never finished) is skipped with a warning, and the next append moves it into a file beside
+    the ledger before writing."
+  - "O(state=repaired) moves every line that is no record into a new file beside the ledger (C(PATH.corrupt-TIME)),
+    bytes as they were, and rewrites the ledger atomically without them. Check mode names the lines and the file."
   - O(state=quarantined) and O(state=cleared) quarantine a tag (it is never chosen as the prior healthy tag)
     or clear it; doing either twice changes nothing.
+  - With O(fence), a write is fenced by the run's environment lock (see M(maestro.conductor.release_lock)), checked
+    under the ledger's lock right before writing.
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -33,7 +42,7 @@ attributes:
       - O(state=append) adds a record each run unless O(record_id) is set and already recorded.
 options:
   path:
-    description: The ledger file. Created, with its directory, on the first write.
+    description: The ledger file. Created, with its directory (both made durable), on the first write.
     type: path
     required: true
   environment:
@@ -43,7 +52,7 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [query, append, quarantined, cleared]
+    choices: [query, append, quarantined, cleared, repaired]
     default: query
   event:
     description: The kind of record, with O(state=append).
@@ -89,6 +98,25 @@ options:
     description: With O(state=query), return only the last this many records (V(0) for all).
     type: int
     default: 50
+  fence:
+    description:
+      - The run's environment lock, as M(maestro.conductor.release_lock) took it. The record is written only while that
+        lock is still held by O(fence.holder) with O(fence.generation) (and it is renewed); otherwise the task fails,
+        with C(lost) set in its result, and writes nothing. The lock file must be on the same host as the ledger.
+    type: dict
+    suboptions:
+      path:
+        description: The lock file.
+        type: path
+        required: true
+      holder:
+        description: The run's lock holder.
+        type: str
+        required: true
+      generation:
+        description: The generation the run took the lock with.
+        type: int
+        required: true
 """
 
 EXAMPLES = r"""
@@ -115,6 +143,12 @@ EXAMPLES = r"""
     actor: alice
     detail: 500s on checkout after deploy
 
+- name: Move corrupt lines aside (see what would move with --check)
+  maestro.conductor.release_ledger:
+    path: /var/lib/maestro/ledger/production.jsonl
+    environment: production
+    state: repaired
+
 - name: What is live, healthy and quarantined
   maestro.conductor.release_ledger:
     path: /var/lib/maestro/ledger/production.jsonl
@@ -125,31 +159,54 @@ EXAMPLES = r"""
 RETURN = r"""
 live:
   description: The tag serving traffic according to the ledger (empty when none was recorded).
-  returned: always
+  returned: unless O(state=repaired)
   type: str
 live_commit:
   description: The commit recorded with the live tag.
-  returned: always
+  returned: unless O(state=repaired)
   type: str
 healthy:
   description: Tags whose last verdict is green and that are not quarantined.
-  returned: always
+  returned: unless O(state=repaired)
   type: list
   elements: str
 quarantined:
   description: Tags under quarantine.
-  returned: always
+  returned: unless O(state=repaired)
   type: list
   elements: str
 records:
   description: The environment's records, oldest first (the last O(last) of them).
-  returned: always
+  returned: unless O(state=repaired)
   type: list
   elements: dict
 record:
   description: The record appended (or that would be, in check mode).
   returned: when something was or would be appended
   type: dict
+corrupt:
+  description: The lines that are no ledger record, moved aside (or that would be, in check mode).
+  returned: with O(state=repaired)
+  type: list
+  elements: dict
+  contains:
+    line:
+      description: Its line number in the ledger.
+      type: int
+    problem:
+      description: What is wrong with it.
+      type: str
+    text:
+      description: Its first 200 bytes.
+      type: str
+aside:
+  description: The file beside the ledger that holds the corrupt lines, bytes as they were (empty when none).
+  returned: with O(state=repaired)
+  type: str
+lost:
+  description: On failure because the run no longer holds the lock of O(fence).
+  returned: failure
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -211,6 +211,22 @@ def test_a_second_rollback_while_one_runs_fails_clearly(demo):
     assert back.returncode == 0 and demo.served() == demo.commit("v1.1.0")
 
 
+def test_a_torn_last_ledger_line_does_not_block_a_rollback(demo):
+    """A crash mid-append leaves a torn last line: the next rollback reads on, warns, and sets the torn bytes aside."""
+    ledger = demo.root / "ledger" / f"{ENVIRONMENT}.jsonl"
+    torn = b'{"environment":"itest","event":"quarantine","tag":"v1.'
+    with open(ledger, "ab") as handle:
+        handle.write(torn)
+    done = demo.rollback("-e", '{"tag": "v1.0.0"}')
+    text = out(done)
+    assert done.returncode == 0, text[-3000:]
+    assert "is corrupt (not JSON" in text and "a torn last line (an append that never finished), skipped" in text
+    assert [path.read_bytes() for path in ledger.parent.glob(ledger.name + ".corrupt-*")] == [torn + b"\n"]
+    assert [r for r in demo.ledger() if r["event"] == "rollback"][-1]["tag"] == "v1.0.0" and demo.served() == demo.commit("v1.0.0")
+    back = demo.rollback("-e", '{"tag": "v1.1.0"}')
+    assert back.returncode == 0 and demo.served() == demo.commit("v1.1.0"), out(back)[-3000:]
+
+
 def test_demo_through_haproxy_rolls_back_with_the_runtime_api(haproxy_demo):
     env = haproxy_demo
     assert env.demo_run.returncode == 0, out(env.demo_run)[-3000:]

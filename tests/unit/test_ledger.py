@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import threading
+import time
 
 import pytest
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger, _lock, _task_ledger
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.modules import release_ledger, release_tags
 from tests.conftest import commit, git
+from ansible_collections.maestro.conductor.plugins.plugin_utils._controller import run_here
 from tests.unit.test_modules import run
 
 C1, C2 = "a" * 40, "b" * 40
@@ -49,11 +53,153 @@ def test_a_corrupt_line_is_reported_with_its_number(tmp_path):
     ledger = tmp_path / "prod.jsonl"
     add(ledger, "deployed", "v1.0.0")
     with open(ledger, "ab") as handle:
-        handle.write(b'{"event": "quarantine", "tag": "v1.')  # torn write
-    add(ledger, "deployed", "v1.1.0")  # still appended on a line of its own
-    with pytest.raises(ConductorError, match=r"ledger .*prod.jsonl line 2 is corrupt"):
+        handle.write(b'{"event": "quarantine", "tag": "v1.\n')  # a whole line, but no record
+    add(ledger, "deployed", "v1.1.0")
+    with pytest.raises(ConductorError, match=r"ledger .*prod.jsonl line 2 is corrupt \(not JSON: .*release_ledger state=repaired"):
         _ledger.read(str(ledger))
     assert json.loads(ledger.read_bytes().split(b"\n")[2])["tag"] == "v1.1.0"
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning_and_moved_aside_by_the_next_append(tmp_path):
+    ledger = tmp_path / "prod.jsonl"
+    add(ledger, "deployed", "v1.0.0", commit=C1, verdict="green")
+    torn = b'{"event":"rollback","tag":"v1.'
+    with open(ledger, "ab") as handle:
+        handle.write(torn)  # a crash mid-append: no newline after it
+    warnings = []
+    assert [r["tag"] for r in _ledger.read(str(ledger), warnings)] == ["v1.0.0"]
+    assert len(warnings) == 1 and "line 2 is corrupt" in warnings[0] and "a torn last line" in warnings[0]
+    # the module reads on, and says so in its result
+    out = run_here(_task_ledger.ENTRY, ledger_args(ledger), False, False)
+    assert not out.get("failed") and out["live"] == "v1.0.0" and "a torn last line" in out["warnings"][0]
+    add(ledger, "deployed", "v1.1.0", commit=C2, verdict="green")
+    # the torn bytes never end up between two records: they are kept beside the ledger, as they were
+    assert [r["tag"] for r in _ledger.read(str(ledger))] == ["v1.0.0", "v1.1.0"]
+    aside = list(tmp_path.glob("prod.jsonl.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == torn + b"\n"
+
+
+def test_a_whole_last_record_without_its_newline_is_kept(tmp_path):
+    ledger = tmp_path / "prod.jsonl"
+    ledger.write_bytes(_ledger.json_line(_ledger.make_record("prod", "deployed", "v1.0.0", "t")).rstrip("\n").encode())
+    add(ledger, "deployed", "v1.1.0")
+    assert [r["tag"] for r in _ledger.read(str(ledger))] == ["v1.0.0", "v1.1.0"] and not list(tmp_path.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("commit", "abc; rm", "commit 'abc; rm' is invalid"),
+    ("verdict", "purple", "verdict 'purple' is not green or red"),
+    ("event", "promoted", "event 'promoted' is not one of"),
+    ("environment", "prod\n", "environment 'prod\\n' is invalid"),
+    ("tag", "v1\n}\nserver {", "tag name"),
+    ("from_tag", "../v1", "tag name '../v1' is invalid"),
+])
+def test_fields_are_validated_when_read(tmp_path, field, value, problem):
+    ledger = tmp_path / "prod.jsonl"
+    record = {**_ledger.make_record("prod", "rollback", "v1.0.0", "t", commit=C1, verdict="green", from_tag="v1.1.0"), field: value}
+    ledger.write_text(json.dumps(record) + "\n" + _ledger.json_line(_ledger.make_record("prod", "deployed", "v1.0.0", "t")))
+    with pytest.raises(ConductorError) as caught:
+        _ledger.read(str(ledger))
+    assert "line 1 is corrupt" in str(caught.value) and problem in str(caught.value)
+
+
+def test_repair_moves_corrupt_lines_aside_keeping_their_bytes(tmp_path, monkeypatch):
+    ledger = tmp_path / "prod.jsonl"
+    add(ledger, "deployed", "v1.0.0", commit=C1, verdict="green")
+    bad = [b"\xff\xfe not json", json.dumps({"event": "deployed", "tag": "v1\n{", "environment": "prod"}).encode()]
+    with open(ledger, "ab") as handle:
+        handle.write(bad[0] + b"\n")
+    add(ledger, "quarantine", "v1.1.0")
+    with open(ledger, "ab") as handle:
+        handle.write(bad[1] + b"\n")
+    add(ledger, "deployed", "v1.2.0", commit=C2, verdict="green")
+    ledger.chmod(0o640)
+    original = ledger.read_bytes()
+    args = ledger_args(ledger, state="repaired")
+    checked = run(release_ledger, {**args, "_ansible_check_mode": True, "_ansible_diff": True}, monkeypatch)
+    assert checked.result["changed"] and [c["line"] for c in checked.result["corrupt"]] == [2, 4]
+    assert checked.result["aside"].startswith(str(ledger) + ".corrupt-") and "line 2:" in checked.result["diff"]["before"]
+    assert ledger.read_bytes() == original and not list(tmp_path.glob("*.corrupt-*"))
+    done = run(release_ledger, args, monkeypatch)
+    assert done.result["changed"] and [c["line"] for c in done.result["corrupt"]] == [2, 4]
+    assert open(done.result["aside"], "rb").read() == bad[0] + b"\n" + bad[1] + b"\n"
+    now = _ledger.state(_ledger.read(str(ledger)), "prod")
+    assert (now.live, now.quarantined) == ("v1.2.0", ["v1.1.0"]) and (ledger.stat().st_mode & 0o777) == 0o640
+    assert run(release_ledger, args, monkeypatch).result["changed"] is False
+
+
+def test_an_append_waiting_for_a_repair_lands_in_the_repaired_ledger(tmp_path, monkeypatch):
+    ledger = tmp_path / "prod.jsonl"
+    add(ledger, "deployed", "v1.0.0")
+    with open(ledger, "ab") as handle:
+        handle.write(b"garbage\n")
+    real_write, writers = _ledger.atomic_write, []
+
+    def write_while_another_run_appends(path, data, mode=0o644):
+        if not writers:  # the repair holds the ledger's lock: another run opens the ledger and waits for that lock
+            writers.append(threading.Thread(target=add, args=(ledger, "verdict", "v9.0.0"), kwargs={"verdict": "green"}))
+            writers[0].start()
+            time.sleep(0.5)
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(_ledger, "atomic_write", write_while_another_run_appends)
+    assert [line.number for line in _ledger.repair(str(ledger)).lines] == [2]
+    writers[0].join(10)
+    # appended to the ledger the path names now, not to the file the repair replaced
+    assert [r["tag"] for r in _ledger.read(str(ledger))] == ["v1.0.0", "v9.0.0"]
+
+
+def test_creating_the_ledger_makes_its_directory_entry_durable(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    ledger = tmp_path / "new" / "prod.jsonl"
+    add(ledger, "deployed", "v1.0.0")
+    assert str(ledger.parent) in synced and str(tmp_path) in synced and str(ledger) in synced
+    synced.clear()
+    add(ledger, "deployed", "v1.1.0")
+    assert synced == [str(ledger)]
+
+
+def test_the_record_id_is_checked_again_under_the_append_lock(tmp_path, monkeypatch):
+    """Another run appends the same record between this run's read and its write: it is not appended twice."""
+    ledger = tmp_path / "prod.jsonl"
+    args = ledger_args(ledger, state="append", event="rollback", tag="v1.0.0", actor="run-1", commit=C1, verdict="green",
+                       record_id="run-1", quarantine="v1.1.0")
+    real = _ledger.read_environment
+    calls = []
+
+    def read_then_race(path, environment):
+        found = real(path, environment)
+        if not calls:
+            _ledger.append(path, _ledger.make_record("prod", "rollback", "v1.0.0", "run-1", commit=C1, record_id="run-1"))
+        calls.append(path)
+        return found
+
+    monkeypatch.setattr(_ledger, "read_environment", read_then_race)
+    out = run(release_ledger, args, monkeypatch)
+    assert out.result["changed"] is False and "record" not in out.result
+    assert [r.get("id") for r in _ledger.read(str(ledger))] == ["run-1"]
+
+
+def test_a_run_that_lost_the_lock_writes_nothing_to_the_ledger(tmp_path, monkeypatch):
+    ledger, lock = tmp_path / "prod.jsonl", str(tmp_path / "prod.lock")
+    mine = _lock.acquire(lock, "slow-run", ttl=900, lease=1, owner=_lock.Owner(host="ctl-2", pid=7, started=1, space="x"))
+    time.sleep(1.1)
+    _lock.acquire(lock, "next-run", ttl=900)
+    args = ledger_args(ledger, state="append", event="rollback", tag="v1.0.0", actor="slow-run", commit=C1, verdict="green",
+                       fence={"path": lock, "holder": "slow-run", "generation": mine.lock.generation})
+    out = run(release_ledger, args, monkeypatch)
+    assert out.failed and out.result["lost"] is True and "no longer held by this run (slow-run" in out.result["msg"]
+    assert not ledger.exists() or _ledger.read(str(ledger)) == []
+    held = run(release_ledger, {**args, "actor": "next-run", "fence": {"path": lock, "holder": "next-run", "generation": mine.lock.generation + 1}},
+               monkeypatch)
+    assert held.result["changed"] and [r["actor"] for r in _ledger.read(str(ledger))] == ["next-run"]
 
 
 def _writer(path: str, worker: int) -> None:
@@ -156,5 +302,5 @@ def test_a_rollback_and_its_quarantine_are_one_write(tmp_path, monkeypatch):
 def test_a_record_whose_tag_is_no_tag_name_is_refused_when_read(tmp_path):
     path = tmp_path / "ledger.jsonl"
     path.write_text(json.dumps({"event": "deployed", "tag": "v1\nserver { listen 1; }", "environment": "prod"}) + "\n")
-    with pytest.raises(ConductorError, match="line 1 is not a ledger record"):
+    with pytest.raises(ConductorError, match="line 1 is corrupt \\(tag name 'v1\\\\nserver"):
         _ledger.read(str(path))
