@@ -35,15 +35,17 @@ help:
 	@echo "make test                          unit, sanity, lint and integration tests"
 	@echo "make deploy TAG=...                verify, deploy to the idle colour, flip, confirm, record"
 	@echo "make rollback [TAG=...]            the same back to TAG, or to the prior healthy tag"
+	@echo "make unlock [FORCE=true]           break the environment lock of a run that died (names it; a live one only forced)"
 	@echo "make verify-release TAG=...        verify a release   [REPO=... RELEASE_DIR=... ALLOWED_SIGNERS=...]"
-	@echo "make verify-release-strict TAG=... verify strictly     [EXPECTED_COMMIT=...]"
+	@echo "make verify-release-strict TAG=... verify strictly: signed, tag not moved   [EXPECTED_COMMIT=... ALLOW_UNSIGNED=true]"
 	@echo "make restore-drill TAG=...         restore a release from its artifacts onto the drill hosts, timed"
 	@echo "                                   [TEARDOWN=true takes the stack down after]"
 	@echo "make protect-tags REPO=...         protect release tags on the git server's bare repository REPO"
 	@echo "make protect-tags BACKEND=github PROJECT=owner/name   ... or on GitHub, GitLab, Gitea [API_URL=...]"
 	@echo "                                   [ACTORS=a,b PATTERNS=v* STATE=absent]; token in MAESTRO_TAG_PROTECTION_TOKEN"
-	@echo "make check-drift [REMOTE=...]      release tags moved, deleted or re-created; branches not at the release"
-	@echo "                                   [BRANCHES=main,release FAIL_ON_DRIFT=false]  (make protect-tags ends with it)"
+	@echo "make check-drift [REMOTE=...]      release tags moved, deleted or re-created; branches not at the release; the running"
+	@echo "                                   commit off the live tag; red on any, and on what it cannot check [BRANCHES=main,release"
+	@echo "                                   FAIL_ON_DRIFT=false ALLOW_MISSING_REPOSITORY=true ALLOW_UNKNOWN_RUNNING_COMMIT=true]"
 	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
@@ -87,26 +89,35 @@ deploy: services
 rollback: services
 	$(playbook) playbooks/rollback.yml -e $(call extra_vars,tag=TAG)
 
+# the lock of a run that is gone (its process ended on this controller, or its lease ran out); a live one with FORCE=true
+.PHONY: unlock
+unlock: setup
+	$(playbook) playbooks/unlock.yml -e $(call extra_vars,force=FORCE)
+
 .PHONY: restore-drill
 restore-drill: services
 	@test -n "$${TAG:-}" || { echo "TAG is required: make restore-drill TAG=v1.2.3" >&2; exit 2; }
 	$(playbook) playbooks/restore_drill.yml -e $(call extra_vars,tag=TAG restore_drill_teardown=TEARDOWN)
 
+# protecting only: the same playbook's drift play is make check-drift (red when it cannot check, which is
+# no reason to call a protection that was applied a failure)
 .PHONY: protect-tags
 protect-tags: setup
-	$(playbook) playbooks/tag_protection.yml \
+	$(playbook) playbooks/tag_protection.yml --skip-tags drift \
 	  -e $(call extra_vars,backend=BACKEND repo=REPO project=PROJECT api_url=API_URL allowed_actors=ACTORS patterns=PATTERNS state=STATE)
 
 .PHONY: check-drift
 check-drift: setup
 	$(playbook) playbooks/tag_protection.yml --tags drift \
-	  -e $(call extra_vars,drift_remote=REMOTE protected_branches=BRANCHES fail_on_drift=FAIL_ON_DRIFT)
+	  -e $(call extra_vars,drift_remote=REMOTE protected_branches=BRANCHES fail_on_drift=FAIL_ON_DRIFT \
+	                       drift_allow_missing_repository=ALLOW_MISSING_REPOSITORY drift_allow_unknown_running_commit=ALLOW_UNKNOWN_RUNNING_COMMIT)
 
 .PHONY: verify-release verify-release-strict
 verify-release verify-release-strict: setup
 	@test -n "$${TAG:-}" || { echo "TAG is required: make $@ TAG=v1.2.3" >&2; exit 2; }
 	$(playbook) playbooks/verify_release.yml \
-	  -e $(call extra_vars,tag=TAG repo=REPO release_dir=RELEASE_DIR allowed_signers=ALLOWED_SIGNERS expected_commit=EXPECTED_COMMIT) \
+	  -e $(call extra_vars,tag=TAG repo=REPO release_dir=RELEASE_DIR allowed_signers=ALLOWED_SIGNERS expected_commit=EXPECTED_COMMIT \
+	                       allow_unsigned=ALLOW_UNSIGNED) \
 	  -e '{"strict": $(if $(filter verify-release-strict,$@),true,false)}'
 
 .PHONY: build

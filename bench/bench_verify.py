@@ -1,7 +1,8 @@
 """Benchmark: release verification against named peers, measured in the same run.
 
-1. A release of 20 files totalling 2 GiB: the core verifier (strict, all checks)
-   against `sha256sum -c` and against `openssl dgst -sha256` run file by file.
+1. A release of 20 files totalling 2 GiB, signed: the core verifier (strict, so with the
+   signature checked against allowed signers, and every other check) against
+   `sha256sum -c` and against `openssl dgst -sha256` run file by file.
    Targets: <= 0.25x sha256sum -c, <= 0.7x serial openssl.
 2. `make verify-release-strict` on the demo release against `make bench-noop`
    (a one-task playbook run the same way). Target: at most 1.5 s more.
@@ -43,7 +44,18 @@ def best_and_median(fn) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
-def make_release() -> tuple[Path, Path, list[Path]]:
+def signing_key() -> tuple[Path, Path]:
+    """The bench's release key and the allowed-signers file that trusts it."""
+    key, signers = WORK / "keys" / "release_signing_key", WORK / "keys" / "allowed_signers"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", str(key)], check=True)
+    public = key.with_suffix(".pub").read_text().strip()
+    signers.write_text(f'bench@bench.invalid namespaces="maestro-release" {public}\n')
+    return key, signers
+
+
+def make_release() -> tuple[Path, Path, Path, list[Path]]:
     repo, rel = WORK / "repo", WORK / "release" / "v1.0.0"
     files = [rel / f"artifact-{i:02d}.bin" for i in range(FILES)]
     size = TOTAL // FILES
@@ -59,13 +71,15 @@ def make_release() -> tuple[Path, Path, list[Path]]:
         subprocess.run(["git", "init", "-q", str(repo)], check=True)
         subprocess.run(["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", "bench"], env=GIT_ENV, check=True)
         subprocess.run(["git", "-C", str(repo), "tag", "-a", "-m", "bench", "v1.0.0"], env=GIT_ENV, check=True)
-    plan = _bundle.plan_bundle(_bundle.BundleRequest(release_dir=str(rel), tag="v1.0.0", repo=str(repo)))
+    key, signers = signing_key()
+    plan = _bundle.plan_bundle(_bundle.BundleRequest(release_dir=str(rel), tag="v1.0.0", repo=str(repo), signing_key=str(key),
+                                                     checks=[{"name": "bench", "result": "pass"}]))
     _bundle.write_bundle(plan, str(rel))
-    return repo, rel, files
+    return repo, rel, signers, files
 
 
 def hashing_benchmark() -> list[tuple[str, float, float, str]]:
-    repo, rel, files = make_release()
+    repo, rel, signers, files = make_release()
     sums = WORK / "SHA256SUMS"
     manifest_lines = []
     for path in files:
@@ -78,8 +92,9 @@ def hashing_benchmark() -> list[tuple[str, float, float, str]]:
                 pass
 
     def ours():
-        report = verify_release(str(rel), "v1.0.0", str(repo), strict=True)
-        assert report.ok, report.summary()
+        report = verify_release(str(rel), "v1.0.0", str(repo), strict=True, allowed_signers=str(signers))
+        assert report.ok and not report.warned, report.summary()
+        assert next(check for check in report.checks if check.name == "signature").detail.startswith("signed by ")
 
     def sha256sum():
         subprocess.run(["sha256sum", "--quiet", "-c", str(sums)], check=True)
@@ -89,7 +104,7 @@ def hashing_benchmark() -> list[tuple[str, float, float, str]]:
             subprocess.run(["openssl", "dgst", "-sha256", str(path)], check=True, stdout=subprocess.DEVNULL)
 
     ours_best, ours_med = best_and_median(ours)
-    rows = [("maestro verify (strict, all checks)", ours_best, ours_med, "")]
+    rows = [("maestro verify (strict: signature and all checks)", ours_best, ours_med, "")]
     for name, fn, target in (("sha256sum -c", sha256sum, 0.25), ("openssl dgst -sha256, file by file", openssl_serial, 0.7)):
         best, med = best_and_median(fn)
         ratio = ours_med / med

@@ -66,6 +66,9 @@ class Release:
     def attestation(self) -> Path:
         return self.dir / f"release-attestation-{self.tag}.jsonld"
 
+    def envelope(self) -> Path:
+        return self.dir / f"release-attestation-{self.tag}.dsse.json"
+
     def bundle(self, **overrides) -> _bundle.BundlePlan:
         request = _bundle.BundleRequest(release_dir=str(self.dir), tag=self.tag, repo=str(self.repo),
                                         signing_key=str(self.key), **overrides)

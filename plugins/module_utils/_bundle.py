@@ -1,10 +1,12 @@
 # Copyright: (c) 2026, maestro.conductor maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Writing a release: manifest, evidence and attestation (and signature) for one tag.
+"""Writing a release: manifest, evidence and attestation (and signature and DSSE envelope) for one tag.
 
 Output is deterministic: the timestamps of an existing, otherwise identical file
 are kept, so a re-run with the same inputs writes nothing. The manifest records the
-image ids of every image archive, read in the same pass that hashes it.
+image ids of every image archive, read in the same pass that hashes it. No URL that
+carries credentials is recorded: they are stripped, and a document that would still
+hold one is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _git, _hashing, _image_archive, _names, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils import _dsse, _git, _hashing, _image_archive, _names, _signing, _urls
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 
@@ -33,26 +35,29 @@ class BundleRequest:
     checks: list[dict] = field(default_factory=list)
     signing_key: str = ""
     workers: int = 0
-    manifest_format: int = fmt.MANIFEST_FORMAT_VERSION  # 1 writes what collections before image ids read
+    manifest_format: int = fmt.MANIFEST_FORMAT_VERSION  # 1 writes what collections before image ids read, 2 before envelopes
 
 
 @dataclass
 class BundlePlan:
-    """What the release files should hold, and which of them differ from disk."""
+    """What the release files should hold, which of them differ from disk, and which must go."""
 
     files: dict[str, bytes]
     current: dict[str, bytes | None]
     manifest: dict
+    signed: list[str] = field(default_factory=list)  # signature files: no readable diff
+    removed: list[str] = field(default_factory=list)  # present on disk, no part of the release in the format written
 
     @property
     def changed_files(self) -> list[str]:
-        return [name for name, data in self.files.items() if self.current[name] != data]
+        return [name for name, data in self.files.items() if self.current[name] != data] + self.removed
 
     def diff(self) -> list[dict]:
+        # before: a file written by an older collection may still hold a URL with credentials
         return [{"before_header": name, "after_header": name,
-                 "before": (self.current[name] or b"").decode("utf-8", "replace"),
-                 "after": self.files[name].decode("utf-8", "replace")}
-                for name in self.changed_files if not name.endswith(".sig")]
+                 "before": _urls.scrub((self.current[name] or b"").decode("utf-8", "replace")),
+                 "after": self.files[name].decode("utf-8", "replace") if name in self.files else ""}
+                for name in self.changed_files if name not in self.signed]
 
 
 def _now() -> str:
@@ -62,7 +67,7 @@ def _now() -> str:
 def _read(path: str) -> bytes | None:
     try:
         with open(path, "rb") as handle:
-            return handle.read(fmt.MAX_DOCUMENT_BYTES + 1)
+            return handle.read(max(fmt.MAX_DOCUMENT_BYTES, fmt.MAX_ENVELOPE_BYTES) + 1)  # only compared, never parsed
     except FileNotFoundError:
         return None
 
@@ -78,6 +83,43 @@ def _keep_time(document: dict, current: bytes | None, path: str, load: Callable[
     if {**existing, key: None} == {**document, key: None}:
         return {**document, key: existing[key]}
     return document
+
+
+def _refuse_credentials(document: dict, name: str) -> None:
+    """The last guard: no string in ``document`` holds a URL with credentials, whatever put it there."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending += value.values()
+        elif isinstance(value, list):
+            pending += value
+        elif isinstance(value, str) and _urls.urls_with_credentials(value):
+            url = _urls.strip_credentials(_urls.urls_with_credentials(value)[0])
+            raise ConductorError(f"{name} would record a URL that carries credentials ({url}, credentials left out here): "
+                                 "give it without user, password, token or secret query parameters")
+
+
+def _signed_files(request: BundleRequest, names: dict[str, str], current: dict[str, bytes | None], attestation: dict,
+                  attestation_bytes: bytes) -> tuple[dict[str, bytes], list[str]]:
+    """The detached signature and, from format 3 on, the DSSE envelope; and the signature files to remove."""
+    files: dict[str, bytes] = {}
+    removed: list[str] = []
+    if request.signing_key:
+        existing = current[names["signature"]]
+        keep = (existing is not None and current[names["attestation"]] == attestation_bytes
+                and _signing.signed_by(attestation_bytes, existing, request.signing_key, fmt.SIGNATURE_NAMESPACE))
+        files[names["signature"]] = existing if keep else _signing.sign(attestation_bytes, request.signing_key, fmt.SIGNATURE_NAMESPACE)
+        if request.manifest_format >= fmt.ENVELOPE_FORMAT:
+            files[names["envelope"]] = _dsse.make(fmt.plain_statement(attestation), request.signing_key)
+        elif current[names["envelope"]] is not None:
+            removed.append(names["envelope"])  # an older format has none, and this one would no longer match
+    stale = [names[key] for key in ("signature", "envelope")
+             if names[key] not in files and names[key] not in removed and current[names[key]] is not None]
+    if stale and current[names["attestation"]] != attestation_bytes:
+        raise ConductorError(f"{' and '.join(stale)} {'signs' if len(stale) == 1 else 'sign'} the attestation being replaced: "
+                             "give a signing key to sign the new one, or remove the old signature first")
+    return files, removed
 
 
 def _artifact_paths(request: BundleRequest, release_dir: str) -> list[str]:
@@ -129,11 +171,11 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
         raise ConductorError(f"release directory {request.release_dir} does not exist or is not a directory")
     release_dir = os.path.realpath(request.release_dir)
     info = _git.resolve_tag(request.repo, tag)
-    repository = request.repository or _git.describe_repository(request.repo)
+    repository = _urls.strip_credentials(request.repository or _git.describe_repository(request.repo))
     paths = _artifact_paths(request, release_dir)
     full = [os.path.join(release_dir, p) for p in paths]
     artifacts = _artifact_entries(paths, full, request)
-    names = dict(zip(("manifest", "evidence", "attestation", "signature"), fmt.release_file_names(tag)))
+    names = dict(zip(("manifest", "evidence", "attestation", "signature", "envelope"), fmt.release_file_names(tag)))
     current = {name: _read(os.path.join(release_dir, name)) for name in names.values()}
 
     manifest = {
@@ -156,9 +198,9 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
         "tag": tag,
         "commit": info.commit,
         "generated_at": _now(),
-        "generated_by": request.generated_by,
-        **({"ci_run": request.ci_run} if request.ci_run else {}),
-        "checks": [{k: v for k, v in check.items() if v is not None} for check in request.checks],
+        "generated_by": _urls.scrub(request.generated_by),
+        **({"ci_run": _urls.scrub(request.ci_run)} if request.ci_run else {}),
+        "checks": [{k: _urls.scrub(v) if isinstance(v, str) else v for k, v in check.items() if v is not None} for check in request.checks],
         "provenance": {"repository": repository, "commit": info.commit, "builder": request.builder},
     }
     evidence = _keep_time(evidence, current[names["evidence"]], os.path.join(release_dir, names["evidence"]),
@@ -177,25 +219,25 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
         "predicate": {"format_version": fmt.FORMAT_VERSION, "tag": tag, "tag_object": info.object_id,
                       "commit": info.commit, "repository": repository},
     }
+    for name, document in ((names["manifest"], manifest), (names["evidence"], evidence), (names["attestation"], attestation)):
+        _refuse_credentials(document, name)
     attestation_bytes = fmt.dump_json(attestation)
     files = {names["manifest"]: manifest_bytes, names["evidence"]: evidence_bytes, names["attestation"]: attestation_bytes}
-    if request.signing_key:
-        existing = current[names["signature"]]
-        keep = (existing is not None and current[names["attestation"]] == attestation_bytes
-                and _signing.signed_by(attestation_bytes, existing, request.signing_key, fmt.SIGNATURE_NAMESPACE))
-        files[names["signature"]] = existing if keep else _signing.sign(attestation_bytes, request.signing_key, fmt.SIGNATURE_NAMESPACE)
-    elif current[names["signature"]] is not None and current[names["attestation"]] != attestation_bytes:
-        raise ConductorError(f"{names['signature']} signs the attestation being replaced: give a signing key to sign the new one, "
-                             "or remove the old signature first")
-    return BundlePlan(files=files, current={name: current[name] for name in files}, manifest=manifest)
+    signed, removed = _signed_files(request, names, current, attestation, attestation_bytes)
+    files.update(signed)
+    return BundlePlan(files=files, current={name: current[name] for name in [*files, *removed]}, manifest=manifest,
+                      signed=[names["signature"], names["envelope"]], removed=removed)
 
 
 def write_bundle(plan: BundlePlan, release_dir: str) -> list[str]:
-    """Write the files that changed, each atomically; on failure put every one back as it was."""
+    """Write the files that changed and remove those that go, each atomically; on failure put every one back as it was."""
     written: list[str] = []
     try:
         for name in plan.changed_files:
-            atomic_write(os.path.join(release_dir, name), plan.files[name])
+            if name in plan.removed:
+                os.unlink(os.path.join(release_dir, name))
+            else:
+                atomic_write(os.path.join(release_dir, name), plan.files[name])
             written.append(name)
     except OSError as exc:
         for name in written:

@@ -67,6 +67,7 @@ def credential_parts(url: str) -> list[str]:
         return [url]  # unparseable yet holding a credential: mask all of it
     found = [parts.password] if parts.password else ([parts.username] if parts.username else [])
     found += [value for _name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=False)]
+    found += [value for _name, value in urllib.parse.parse_qsl(parts.fragment, keep_blank_values=False)]
     found += [urllib.parse.unquote(value) for value in found]
     return sorted({value for value in found if value}, key=len, reverse=True)
 

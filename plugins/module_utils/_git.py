@@ -76,12 +76,12 @@ def _run(repo, *args: str) -> str:
         raise ConductorError(f"git {args[0]} failed in {repo.git_dir}: {stderr}") from exc
 
 
-_PATTERN_RE = re.compile(r"^[A-Za-z0-9._+*?\[\]-]{1,128}$")
+_PATTERN_RE = re.compile(r"[A-Za-z0-9._+*?\[\]-]{1,128}")
 
 
 def validate_tag_pattern(pattern: object) -> str:
     """Return ``pattern`` if it is a safe glob over tag names (as git for-each-ref matches them)."""
-    if not isinstance(pattern, str) or not _PATTERN_RE.match(pattern) or pattern.startswith("-") or ".." in pattern:
+    if not isinstance(pattern, str) or not _PATTERN_RE.fullmatch(pattern) or pattern.startswith("-") or ".." in pattern:
         raise ConductorError(f"tag pattern {pattern!r} is invalid: expected a glob of letters, digits, '.', '_', '+', '-', '*', '?' "
                              "and '[...]', such as 'v*'")
     return pattern

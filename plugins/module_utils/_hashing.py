@@ -8,8 +8,10 @@ parallel without the start-up and copying cost of processes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
@@ -17,12 +19,25 @@ _CHUNK = 4 * 1024 * 1024
 T = TypeVar("T")
 
 
+def open_regular(path: str, buffering: int = -1):
+    """``path`` opened for reading, refused unless it is a regular file when opened: a file swapped for a named pipe
+    between a check and the read must not block the reader."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return os.fdopen(fd, "rb", buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def sha256_file(path: str) -> str:
     """Hex SHA-256 of one file, read in large chunks into one reused buffer."""
     digest = hashlib.sha256()
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
+    with open_regular(path, buffering=0) as handle:
         while True:
             count = handle.readinto(buffer)
             if not count:
@@ -45,8 +60,16 @@ def map_files(paths: list[str], read: Callable[[str], T], workers: int = 0) -> d
     if not paths:
         return {}
     workers = workers or os.cpu_count() or 1
-    ordered = sorted(set(paths), key=lambda p: os.stat(p).st_size, reverse=True)
+    ordered = sorted(set(paths), key=_size, reverse=True)
     if workers == 1 or len(ordered) == 1:
         return {path: read(path) for path in ordered}
     with ThreadPoolExecutor(max_workers=min(workers, len(ordered))) as pool:
         return dict(zip(ordered, pool.map(read, ordered)))
+
+
+def _size(path: str) -> int:
+    """Its size for ordering; a file gone or unreadable since it was listed is left to ``read`` to report."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

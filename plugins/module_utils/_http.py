@@ -11,6 +11,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._reported_commit import reported_commit
 
 
 @dataclass
@@ -26,11 +27,9 @@ class Answer:
         return data if isinstance(data, dict) else {}
 
     def commit(self) -> str:
-        """The commit a /version-style answer reports: JSON {"commit": ...} or the bare id."""
-        text = self.body.strip()
-        if not text.startswith("{"):
-            return text  # a bare id; an all-digit one would otherwise parse as a JSON number
-        return str(self._json().get("commit", ""))
+        """The commit a /version-style answer reports: JSON {"commit": ...} or a bare full id; "" for anything else
+        (a proxy's error page is not a commit)."""
+        return reported_commit(self.body)
 
     def tag(self) -> str:
         """The tag a JSON /version answer names ("" when it names none)."""

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._hashing import sha256_file
+from ansible_collections.maestro.conductor.plugins.module_utils._hashing import open_regular, sha256_file
 
 _CHUNK = 4 * 1024 * 1024
 _MAX_JSON = 4 * 1024 * 1024  # a manifest, index or config; layers are far larger or not JSON
@@ -123,7 +123,7 @@ class _HashingReader:
 
 def archive_kind(path: str) -> str:
     """'tar', 'gzip' (a gzip-compressed tar) or '' for anything else, from the first bytes only."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         head = handle.read(_SNIFF)
     if head[257:262] == b"ustar":
         return "tar"
@@ -145,7 +145,7 @@ def hash_and_index(path: str) -> tuple[str, list[ImageRecord]]:
     kind = archive_kind(path)
     if not kind:
         return sha256_file(path), []
-    with open(path, "rb", buffering=0) as handle:
+    with open_regular(path, buffering=0) as handle:
         reader = _HashingReader(handle)
         try:
             members = _read_members(reader, kind)

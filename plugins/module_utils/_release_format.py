@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The release format: file names, JSON Schemas and strict loaders.
 
-The manifest is at format 2 (format 1 plus the image ids of image archives) and
-releases of format 1 keep verifying; the evidence and the attestation are at format 1.
+The manifest is at format 3: format 2 (format 1 plus the image ids of image archives) whose signed
+releases also carry the attestation as a DSSE envelope. Releases of formats 1 and 2 keep verifying;
+the evidence and the attestation are at format 1.
 The schemas live here, not in docs/, because modules run on hosts where only
 module_utils travels with them; ``make schemas`` writes docs/schemas/ from them.
 """
@@ -28,7 +29,9 @@ except ImportError:
     jsonschema = None
 
 FORMAT_VERSION = 1  # evidence and attestation
-MANIFEST_FORMAT_VERSION = 2
+MANIFEST_FORMAT_VERSION = 3
+# From this manifest format on, a signed release also carries its Statement as a DSSE envelope.
+ENVELOPE_FORMAT = 3
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 SIGNATURE_NAMESPACE = "maestro-release"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -36,6 +39,9 @@ PREDICATE_TYPE = "https://maestro-conductor.invalid/release/v1"
 # Every term maps into the in-toto vocabulary, so the Statement expands as JSON-LD
 # without fetching a remote context.
 JSONLD_CONTEXT = {"@vocab": "https://in-toto.io/Statement/v1#"}
+ENVELOPE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+# base64 of a document at the size limit, and room for a few signatures
+MAX_ENVELOPE_BYTES = MAX_DOCUMENT_BYTES * 4 // 3 + 64 * 1024
 
 
 def manifest_name(tag: str) -> str:
@@ -54,9 +60,22 @@ def signature_name(tag: str) -> str:
     return attestation_name(tag) + ".sig"
 
 
-def release_file_names(tag: str) -> tuple[str, str, str, str]:
-    """The files a release directory holds besides its artifacts."""
-    return manifest_name(tag), evidence_name(tag), attestation_name(tag), signature_name(tag)
+def envelope_name(tag: str) -> str:
+    return f"release-attestation-{tag}.dsse.json"
+
+
+def release_file_names(tag: str) -> tuple[str, str, str, str, str]:
+    """The files a release directory holds besides its artifacts: manifest, evidence, attestation, signature, envelope."""
+    return manifest_name(tag), evidence_name(tag), attestation_name(tag), signature_name(tag), envelope_name(tag)
+
+
+def plain_statement(attestation: dict) -> dict:
+    """The in-toto Statement of the JSON-LD attestation: the same document without ``@context``.
+
+    in-toto's own parsers (the Go and Python bindings) refuse a field the Statement does not define, so the
+    envelope carries this, and the JSON-LD view must say exactly the same.
+    """
+    return {key: value for key, value in attestation.items() if key != "@context"}
 
 
 _OID = {"type": "string", "pattern": "^([0-9a-f]{40}|[0-9a-f]{64})$"}
@@ -87,7 +106,10 @@ _IMAGES = {
 
 
 def _manifest_schema(version: int) -> dict:
-    """Format 2 is format 1 plus an optional ``images`` list on each artifact (present on image archives)."""
+    """Format 2 is format 1 plus an optional ``images`` list on each artifact (present on image archives).
+
+    Format 3 adds no field: it says that the release, when signed, also holds the DSSE envelope.
+    """
     artifact = {"path": {"type": "string", "minLength": 1, "maxLength": 1024}, "size": {"type": "integer", "minimum": 0},
                 "sha256": _SHA256}
     if version >= 2:
@@ -119,7 +141,7 @@ def _manifest_schema(version: int) -> dict:
     }
 
 
-MANIFEST_SCHEMAS = {1: _manifest_schema(1), 2: _manifest_schema(2)}
+MANIFEST_SCHEMAS = {version: _manifest_schema(version) for version in (1, 2, 3)}
 
 
 EVIDENCE_SCHEMA = {
@@ -172,7 +194,7 @@ ATTESTATION_SCHEMA = {
     "additionalProperties": False,
     "required": ["@context", "_type", "subject", "predicateType", "predicate"],
     "properties": {
-        "@context": {"type": "object"},
+        "@context": {"const": JSONLD_CONTEXT},
         "_type": {"const": STATEMENT_TYPE},
         "subject": {
             "type": "array",
@@ -209,11 +231,40 @@ ATTESTATION_SCHEMA = {
     },
 }
 
+_BASE64 = {"type": "string", "pattern": "^[A-Za-z0-9+/_-]*={0,2}$"}  # DSSE allows the standard and the URL-safe alphabet
+
+# DSSE v1.0's JSON envelope, as the release writes it. Other fields are allowed: DSSE consumers must ignore them.
+ENVELOPE_SCHEMA = {
+    "$schema": _DRAFT,
+    "$id": "https://maestro-conductor.invalid/schemas/release-attestation-envelope-v1.json",
+    "title": "maestro.conductor release attestation as a DSSE envelope (in-toto Statement v1, without @context)",
+    "type": "object",
+    "required": ["payload", "payloadType", "signatures"],
+    "properties": {
+        "payload": {**_BASE64, "maxLength": MAX_DOCUMENT_BYTES * 4 // 3 + 4},
+        "payloadType": {"const": ENVELOPE_PAYLOAD_TYPE},
+        "signatures": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 64,
+            "items": {
+                "type": "object",
+                "required": ["sig"],
+                "properties": {
+                    "keyid": {"type": "string", "maxLength": 256},
+                    "sig": {**_BASE64, "minLength": 1, "maxLength": 4096},
+                },
+            },
+        },
+    },
+}
+
 # What ``make schemas`` writes to docs/schemas/, by file stem.
 SCHEMAS = {
     **{f"release-manifest-v{version}": schema for version, schema in MANIFEST_SCHEMAS.items()},
     f"evidence-v{FORMAT_VERSION}": EVIDENCE_SCHEMA,
     f"release-attestation-v{FORMAT_VERSION}": ATTESTATION_SCHEMA,
+    "release-attestation-envelope-v1": ENVELOPE_SCHEMA,
 }
 
 
@@ -227,7 +278,27 @@ def _no_aliases_loader():
                 raise yaml.composer.ComposerError(None, None, "aliases are not allowed in a release manifest", event.start_mark)
             return super().compose_node(parent, index)
 
+        def construct_mapping(self, node, deep=False):
+            # PyYAML keeps the last of two equal keys, other readers the first: a signed document means one thing
+            seen = set()
+            for key_node, _value in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
     return _Loader
+
+
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are unique (json keeps the last of two equal keys, other readers the first)."""
+    found: dict = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"duplicate key {key!r}")
+        found[key] = value
+    return found
 
 
 def _parse(data: bytes, path: str, what: str):
@@ -250,7 +321,7 @@ def _parse_text(text: str, path: str, what: str):
         except yaml.YAMLError as exc:
             raise ConductorError(f"{what} {path} is not valid YAML: {' '.join(str(exc).split())}") from exc
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except ValueError as exc:
         raise ConductorError(f"{what} {path} is not valid JSON: {exc}") from exc
 
@@ -267,9 +338,9 @@ def validate_document(document, schema: dict, path: str, what: str) -> None:
         raise ConductorError(f"{what} {path} does not match its schema: {problems}{more}")
 
 
-def load_document(path: str, schema: dict, what: str) -> tuple[dict, bytes]:
+def load_document(path: str, schema: dict, what: str, limit: int = MAX_DOCUMENT_BYTES) -> tuple[dict, bytes]:
     """Read, parse and schema-check one release document; return it and its raw bytes."""
-    data = read_bytes_limited(path, MAX_DOCUMENT_BYTES, what)
+    data = read_bytes_limited(path, limit, what)
     document = _parse(data, path, what)
     validate_document(document, schema, path, what)
     return document, data
@@ -281,7 +352,8 @@ def manifest_schema(document, path: str, what: str = "manifest") -> dict:
     if version is None:
         return MANIFEST_SCHEMAS[MANIFEST_FORMAT_VERSION]  # its violations name what is missing
     if isinstance(version, bool) or version not in MANIFEST_SCHEMAS:
-        formats = " and ".join(str(v) for v in MANIFEST_SCHEMAS)
+        *earlier, last = map(str, MANIFEST_SCHEMAS)
+        formats = f"{', '.join(earlier)} and {last}" if earlier else last
         raise ConductorError(f"{what} format_version {version!r} is not supported: "
                              f"this collection reads formats {formats} ({path})")
     return MANIFEST_SCHEMAS[version]

@@ -1,17 +1,33 @@
 # Copyright: (c) 2026, maestro.conductor maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Detached signatures with ``ssh-keygen -Y``: offline, checked against an allowed-signers file."""
+"""Detached signatures with ``ssh-keygen -Y``: offline, checked against an allowed-signers file.
+
+The allowed-signers file is also read here, as ssh-keygen reads it, for the signatures ssh-keygen cannot check
+(the DSSE envelope's, ``_dsse``).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
 _TIMEOUT = 60
+_MAX_ALLOWED_SIGNERS_BYTES = 1024 * 1024
+# a field of an allowed-signers line: quoted parts ("a b,c") and unquoted characters, up to unquoted whitespace
+_FIELD_RE = re.compile(r'(?:"[^"]*"|[^\s"])+')
+_OPTION_RE = re.compile(r'(?:"[^"]*"|[^,"])+')
+_KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
+_TIME_FORMATS = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
 
 
 def _ssh_keygen() -> str:
@@ -81,3 +97,97 @@ def signed_by(data: bytes, signature: bytes, key_path: str, namespace: str) -> b
         except ConductorError:
             return False
         return True
+
+
+def fingerprint(key_base64: str) -> str:
+    """The SHA256 fingerprint ssh-keygen -l prints for a public key given as the base64 field of its OpenSSH line."""
+    digest = hashlib.sha256(base64.b64decode(key_base64, validate=True)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class AllowedSigner:
+    """A key an allowed-signers file accepts: its principals field, key type and base64 key, as written there."""
+
+    principals: str
+    key_type: str
+    key_base64: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.key_base64)
+
+
+def _pattern_list_matches(patterns: str, value: str) -> bool:
+    """ssh_config(5) PATTERNS: a comma-separated list with '*', '?' and '!' negation; any negated match refuses."""
+    matched = False
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        regex = re.escape(pattern[1:] if negated else pattern).replace(r"\*", ".*").replace(r"\?", ".")
+        if re.fullmatch(regex, value):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+def _timestamp(value: str) -> datetime.datetime | None:
+    """YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z]: local time unless it ends in Z, as ssh-keygen reads it."""
+    utc = value[-1:] in ("Z", "z")
+    digits = value[:-1] if utc else value
+    if not digits.isdigit() or len(digits) not in _TIME_FORMATS:
+        return None
+    try:
+        moment = datetime.datetime.strptime(digits, _TIME_FORMATS[len(digits)])
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=datetime.timezone.utc) if utc else moment.astimezone()
+
+
+def _accepts(options: str, namespace: str, now: datetime.datetime) -> bool:
+    """Whether a line with ``options`` accepts a plain key (not a certificate) for ``namespace`` at ``now``."""
+    for option in _OPTION_RE.findall(options):
+        name, value = option.partition("=")[::2]
+        name, value = name.lower(), value.strip('"')
+        if name == "namespaces":
+            if not _pattern_list_matches(value, namespace):
+                return False
+        elif name in ("valid-after", "valid-before"):
+            moment = _timestamp(value)
+            if moment is None or (now < moment if name == "valid-after" else now > moment):
+                return False
+        else:  # cert-authority (a CA signs certificates, not messages), or an option ssh-keygen would refuse the line for
+            return False
+    return True
+
+
+def allowed_signers(path: str, namespace: str, now: datetime.datetime | None = None) -> list[AllowedSigner]:
+    """The keys the allowed-signers file at ``path`` accepts for ``namespace`` at ``now``, in file order.
+
+    A line that restricts its key to other namespaces, outside its validity window, for a certificate
+    authority, or that cannot be read is left out, so no key ssh-keygen would refuse is accepted here.
+    """
+    if not os.path.isfile(path):
+        raise ConductorError(f"allowed signers file {path} does not exist or is not a file")
+    with open(path, "rb") as handle:
+        data = handle.read(_MAX_ALLOWED_SIGNERS_BYTES + 1)
+    if len(data) > _MAX_ALLOWED_SIGNERS_BYTES:
+        raise ConductorError(f"allowed signers file {path} is larger than {_MAX_ALLOWED_SIGNERS_BYTES} bytes")
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    signers = []
+    # lines as ssh-keygen reads them: split at \n only (splitlines() would also split at \v, \f, \r and U+2028)
+    for line in data.decode("utf-8", "replace").split("\n"):
+        line = line[:-1] if line.endswith("\r") else line
+        fields = _FIELD_RE.findall(line.strip())
+        if len(fields) < 3 or fields[0].startswith("#"):
+            continue
+        principals, rest = fields[0].strip('"'), fields[1:]
+        options = "" if rest[0].startswith(_KEY_TYPE_PREFIXES) else rest.pop(0)
+        if len(rest) < 2 or not _accepts(options, namespace, now):
+            continue
+        try:
+            fingerprint(rest[1])
+        except (binascii.Error, ValueError):
+            continue
+        signers.append(AllowedSigner(principals, rest[0], rest[1]))
+    return signers

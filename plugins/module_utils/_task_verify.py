@@ -16,6 +16,7 @@ SPEC = {
         "strict": {"type": "bool", "default": False},
         "expected_commit": {"type": "str"},
         "allowed_signers": {"type": "path"},
+        "allow_unsigned": {"type": "bool", "default": False},
         "allow_extra": {"type": "list", "elements": "str", "default": []},
         "workers": {"type": "int", "default": 0},
         "fail_on_error": {"type": "bool", "default": True},
@@ -31,14 +32,15 @@ def run(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
         report = verify_release(
             params["release_dir"], params["tag"], params["repo"], strict=params["strict"],
             expected_commit=params["expected_commit"], allowed_signers=params["allowed_signers"],
-            allow_extra=params["allow_extra"], workers=params["workers"],
+            allow_extra=params["allow_extra"], workers=params["workers"], allow_unsigned=params["allow_unsigned"],
         )
     except ConductorError as exc:
-        raise TaskFailed(str(exc), ok=False, checks=[], failed_checks=[]) from exc
+        raise TaskFailed(str(exc), ok=False, checks=[], failed_checks=[], warned_checks=[]) from exc
     result = dict(report.as_dict(), changed=False, summary=report.summary())
     if not report.ok and params["fail_on_error"]:
         failures = "; ".join(f"{check.name}: {check.detail}" for check in report.failed)
         raise TaskFailed(f"release {params['tag']} failed verification: {failures}", **result)
+    warnings += [f"release {params['tag']} {check.name}: {check.detail}" for check in report.warned]
     return Outcome(result, warnings)
 
 

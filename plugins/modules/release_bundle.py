@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Writes C(release-manifest-TAG.yaml), C(evidence-TAG.json) and C(release-attestation-TAG.jsonld) into
     O(release_dir) for the artifacts it holds and the tag O(tag) of the git repository O(repo).
-  - The manifest (format 2) records the tag object id, the peeled commit, the source repository and each artifact's
+  - The manifest (format 3) records the tag object id, the peeled commit, the source repository and each artifact's
     path, size and sha256. The attestation is an in-toto Statement v1 that is also JSON-LD, whose subjects
     are every artifact, the manifest and the evidence.
   - For each image archive (C(docker save) output, legacy or OCI layout, plain or gzip-compressed), the manifest also
@@ -21,7 +21,14 @@ description:
     with an empty C(repo_tags). An archive whose image index is inconsistent (a config missing, a blob that does not
     hash to its name) fails the task, naming the archive.
   - With O(signing_key), also writes a detached signature C(release-attestation-TAG.jsonld.sig) made with
-    C(ssh-keygen -Y sign), which M(maestro.conductor.release_verify) checks against an allowed-signers file.
+    C(ssh-keygen -Y sign), and C(release-attestation-TAG.dsse.json), the same Statement without C(@context) as a
+    DSSE envelope (payload type C(application/vnd.in-toto+json), an Ed25519 signature by the same key), which in-toto
+    and DSSE tools read. M(maestro.conductor.release_verify) checks both against an allowed-signers file.
+  - No URL is recorded with credentials. URLs in the origin, O(repository), O(ci_run), O(generated_by) and O(checks)
+    lose a user:password pair, a bare token as user name (V(https://TOKEN@host/...)) and a query or fragment that
+    holds a token, password, key or signature (the repository URL loses any query and fragment); a document that
+    would still hold a URL with credentials is refused. The diff never shows one either, even one an older release
+    recorded.
   - Files are replaced atomically; when one cannot be written, those already written are put back.
   - Running again with the same inputs changes nothing (the same bytes give the same image ids).
 author:
@@ -58,14 +65,16 @@ options:
     elements: str
     default: []
   repository:
-    description: Source repository to record. Defaults to the URL of O(repo)'s C(origin) remote, else its path.
+    description:
+      - Source repository to record. Defaults to the URL of O(repo)'s C(origin) remote, else its path.
+      - Recorded without credentials, query or fragment; an ssh user name (V(ssh://git@host/...)) stays.
     type: str
   generated_by:
     description: Who made the release (a person, or a CI job), recorded in the evidence.
     type: str
     default: maestro.conductor
   ci_run:
-    description: Reference to the CI run that built the release, recorded in the evidence.
+    description: Reference to the CI run that built the release, recorded in the evidence (a URL without its credentials).
     type: str
   checks:
     description: Checks done before release, recorded in the evidence.
@@ -87,8 +96,10 @@ options:
         type: str
   signing_key:
     description:
-      - Private OpenSSH key (without passphrase) to sign the attestation with.
-      - An existing signature is kept when it still signs the attestation with this key.
+      - Private Ed25519 key (OpenSSH or PEM, without passphrase) to sign the attestation and its DSSE envelope with.
+      - An existing signature is kept when it still signs the attestation with this key; the envelope's Ed25519
+        signature is deterministic, so the same Statement and key write the same envelope.
+      - Without it, an existing signature or envelope of an attestation that changes is refused rather than left stale.
     type: path
   workers:
     description: Threads used to hash artifacts; V(0) means one per CPU core.
@@ -99,6 +110,7 @@ requirements:
   - PyYAML
   - jsonschema
   - ssh-keygen (OpenSSH 8.2 or later) when O(signing_key) is set
+  - cryptography when O(signing_key) is set (the DSSE envelope)
 seealso:
   - module: maestro.conductor.release_verify
 """
@@ -119,16 +131,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Paths of the release files.
+  description: Paths of the release files, the signature and the DSSE envelope included when O(signing_key) is set.
   returned: success
   type: list
   elements: str
 changed_files:
-  description: Names of the release files that were (or, in check mode, would be) written.
+  description: Names of the release files that were (or, in check mode, would be) written or removed.
   returned: success
   type: list
   elements: str
-  sample: ["release-manifest-v1.0.0.yaml"]
+  sample: ["release-manifest-v1.0.0.yaml", "release-attestation-v1.0.0.jsonld", "release-attestation-v1.0.0.jsonld.sig",
+           "release-attestation-v1.0.0.dsse.json"]
 commit:
   description: The commit the tag peels to.
   returned: success

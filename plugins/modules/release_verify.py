@@ -11,14 +11,21 @@ version_added: 0.1.0
 description:
   - Checks a release of O(tag) in one read-only pass and returns a report with one entry per check.
   - "Checks: the release files are present; the manifest, evidence and attestation are valid against their
-    schemas and agree with each other; every listed artifact is present with the recorded size and sha256;
+    schemas and agree with each other (tag, commit, tag object, and the repository and commit of the evidence's
+    provenance and of the attestation); every pre-release check the evidence records passed (a V(fail) or V(skip)
+    fails verification, naming the check); every listed artifact is present with the recorded size and sha256;
     the images of every image archive, read from the tarball itself, are the ones the manifest records;
-    no file outside the manifest (unless allowed); the attestation subjects are exactly the artifacts, the
-    manifest and the evidence; the attestation signature, when O(allowed_signers) is set; the tag exists and
-    peels to the manifest's commit."
+    everything in the release directory is a regular file with a single link that the manifest lists (or
+    O(allow_extra) allows): symbolic links, hard links, special files, empty and unreadable directories fail;
+    the attestation subjects are exactly the artifacts, the manifest and the evidence; the attestation signature;
+    the tag exists and peels to the manifest's commit."
   - With O(strict=true), also that the tag object is the one recorded at release (the tag was not moved or
-    re-created), and that the tag's commit is O(expected_commit) when given.
-  - Fails closed when any check fails. Never changes anything and makes no network call.
+    re-created), and that the tag's commit is O(expected_commit) when given. Strict means signed, so without
+    O(allowed_signers) strict verification fails unless O(allow_unsigned=true).
+  - A signature that is not checked (no O(allowed_signers)) is reported as a warning, never as a pass; so is
+    evidence that records no pre-release check.
+  - Fails closed when any check fails; an error while reading a file (removed, replaced or unreadable during
+    verification) is a failed check naming the file. Never changes anything and makes no network call.
   - Artifacts are hashed in parallel across cores. An image archive's image ids and repo tags are read in the same
     pass that hashes it, from the tarball alone (docker is never asked). A format 2 manifest records them and they
     must match; for a format 1 manifest, which records none, they are reported as read from the verified tarball.
@@ -61,9 +68,23 @@ options:
     description:
       - OpenSSH allowed-signers file. When set, the attestation must carry a valid detached signature
         (C(release-attestation-TAG.jsonld.sig)) by one of its keys.
+      - Required with O(strict=true) unless O(allow_unsigned=true). Without it, the signature is not checked and the
+        report says so as a warning.
     type: path
+  allow_unsigned:
+    description:
+      - Accept strict verification without O(allowed_signers). The signature is then not checked, and the
+        C(signature) check is a warning in the report and in the task's warnings, never a pass.
+      - Has no effect when O(allowed_signers) is set.
+    type: bool
+    default: false
   allow_extra:
-    description: Glob patterns of files that may sit in the release directory without being in the manifest.
+    description:
+      - Glob patterns (as C(fnmatch), case-sensitive) of files or empty directories that may sit in the release
+        directory without being in the manifest, relative to it.
+      - Matched one path component at a time, so V(*) never crosses V(/). V(*.txt) allows V(notes.txt) but not
+        V(docs/notes.txt); V(docs/*.txt) allows that one.
+      - Never allows a symbolic link, a hard link or a special file.
     type: list
     elements: str
     default: []
@@ -82,6 +103,8 @@ requirements:
   - PyYAML
   - jsonschema
   - ssh-keygen (OpenSSH 8.2 or later) when O(allowed_signers) is set
+notes:
+  - O(strict=true) is what the rollback, deploy and restore-drill paths run, always with allowed signers.
 seealso:
   - module: maestro.conductor.release_bundle
 """
@@ -95,6 +118,14 @@ EXAMPLES = r"""
     strict: true
     expected_commit: "{{ deployed_revision }}"
     allowed_signers: /etc/maestro/allowed_signers
+
+- name: Verify strictly a release made without a signing key, knowing its signature is not checked
+  maestro.conductor.release_verify:
+    tag: v2025.10.07
+    release_dir: /srv/releases/v2025.10.07
+    repo: /srv/git/service.git
+    strict: true
+    allow_unsigned: true
 
 - name: Verify, keep the report, and decide later
   maestro.conductor.release_verify:
@@ -138,13 +169,24 @@ checks:
     detail:
       description: What was found; for a failure, the file or tag and both the expected and the actual value.
       type: str
-  sample: [{"name": "artifacts", "ok": false, "detail": "artifact app.tar: sha256 is 9f2c..., manifest says 41ab..."}]
+    warning:
+      description:
+        - V(true) for what was not checked by the caller's choice, such as the signature without O(allowed_signers).
+          Such a check does not fail the release (RV(checks[].ok) is V(true)) and is shown as C(WARN), never C(PASS).
+      type: bool
+  sample: [{"name": "artifacts", "ok": false, "warning": false, "detail": "artifact app.tar: sha256 is 9f2c..., manifest says 41ab..."}]
 failed_checks:
   description: Names of the checks that failed.
   returned: always
   type: list
   elements: str
   sample: ["artifacts"]
+warned_checks:
+  description: Names of the checks reported as warnings (not checked, by the caller's choice); each is also a task warning.
+  returned: always
+  type: list
+  elements: str
+  sample: ["signature"]
 summary:
   description: The report as lines of text, one per check.
   returned: always

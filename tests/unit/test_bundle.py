@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -15,9 +16,11 @@ from pyld import jsonld
 from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _common, _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
+from ansible_collections.maestro.conductor.plugins.modules import release_bundle
 from tests.conftest import git, snapshot
 # images is a fixture: imported so that pytest finds it here
 from tests.unit.test_image_archive import images, needs_docker, write_tar  # noqa: F401 pylint: disable=unused-import
+from tests.unit.test_modules import run
 
 
 def plan(rel, **overrides):
@@ -58,19 +61,24 @@ def test_rerun_with_same_inputs_writes_nothing(release):
     assert snapshot(release.dir) == before
 
 
-def test_changed_artifact_rewrites_manifest_attestation_and_signature(release):
+def test_changed_artifact_rewrites_manifest_attestation_signature_and_envelope(release):
     (release.dir / "compose.yaml").write_text("services: {web: {image: 'demo:v1.0.0-fixed'}}\n")
     again = plan(release, checks=[{"name": "unit tests", "result": "pass"}])
     assert sorted(again.changed_files) == sorted([
-        f"release-manifest-{release.tag}.yaml", f"release-attestation-{release.tag}.jsonld", f"release-attestation-{release.tag}.jsonld.sig"])
+        f"release-manifest-{release.tag}.yaml", f"release-attestation-{release.tag}.jsonld", f"release-attestation-{release.tag}.jsonld.sig",
+        f"release-attestation-{release.tag}.dsse.json"])
     assert {d["after_header"] for d in again.diff()} == {f"release-manifest-{release.tag}.yaml", f"release-attestation-{release.tag}.jsonld"}
     _bundle.write_bundle(again, str(release.dir))
     assert verify_release(str(release.dir), release.tag, str(release.repo), strict=True, allowed_signers=str(release.signers)).ok
 
 
-def test_a_stale_signature_is_never_left_behind(release):
+def test_a_stale_signature_or_envelope_is_never_left_behind(release):
     (release.dir / "compose.yaml").write_text("changed\n")
-    with pytest.raises(ConductorError, match="signs the attestation being replaced"):
+    with pytest.raises(ConductorError, match=f"release-attestation-{release.tag}.jsonld.sig and release-attestation-{release.tag}.dsse.json "
+                                             "sign the attestation being replaced: give a signing key"):
+        plan(release, signing_key="")
+    (release.dir / f"release-attestation-{release.tag}.jsonld.sig").unlink()
+    with pytest.raises(ConductorError, match=f"release-attestation-{release.tag}.dsse.json signs the attestation being replaced"):
         plan(release, signing_key="")
 
 
@@ -138,7 +146,8 @@ def test_lightweight_tag_is_recorded_as_such(release):
 
 def test_schemas_in_docs_match_the_code():
     docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "schemas")
-    assert set(fmt.SCHEMAS) == {"release-manifest-v1", "release-manifest-v2", "evidence-v1", "release-attestation-v1"}
+    assert set(fmt.SCHEMAS) == {"release-manifest-v1", "release-manifest-v2", "release-manifest-v3", "evidence-v1", "release-attestation-v1",
+                                "release-attestation-envelope-v1"}
     for stem, schema in fmt.SCHEMAS.items():
         with open(os.path.join(docs, f"{stem}.schema.json"), encoding="utf-8") as handle:
             assert json.load(handle) == schema, f"docs/schemas is stale: run 'make schemas' ({stem})"
@@ -150,12 +159,30 @@ def test_manifest_schema_v1_is_the_one_releases_were_made_with():
     assert set(v1["properties"]["artifacts"]["items"]["properties"]) == {"path", "size", "sha256"}
 
 
+def test_manifest_format_3_has_the_fields_of_format_2():
+    v2, v3 = fmt.MANIFEST_SCHEMAS[2], fmt.MANIFEST_SCHEMAS[3]
+    assert v3["properties"]["format_version"] == {"const": 3}
+    assert {**v3, "$id": None, "properties": {**v3["properties"], "format_version": None}} == \
+        {**v2, "$id": None, "properties": {**v2["properties"], "format_version": None}}
+
+
+def test_an_unknown_manifest_format_names_every_format_read():
+    with pytest.raises(ConductorError, match=r"manifest format_version 4 is not supported: this collection reads formats 1, 2 and 3 \(m\)"):
+        fmt.manifest_schema({"format_version": 4}, "m")
+
+
+def test_the_envelope_written_matches_its_schema(release):
+    envelope = json.loads(release.envelope().read_text())
+    fmt.validate_document(envelope, fmt.ENVELOPE_SCHEMA, release.envelope().name, "DSSE envelope")
+    assert list(envelope) == ["payloadType", "payload", "signatures"]
+
+
 # --- image ids (manifest format 2) ----------------------------------------------------------------------------------
 
 
 def test_a_file_that_is_no_image_archive_records_no_images(release):
     manifest = yaml.safe_load(release.manifest().read_text())
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert all("images" not in artifact for artifact in manifest["artifacts"])  # images/web.tar is random bytes
 
 
@@ -194,5 +221,88 @@ def test_format_1_can_still_be_written(release):
     old = plan(release, manifest_format=1)
     assert old.manifest["format_version"] == 1
     fmt.validate_document(old.manifest, fmt.MANIFEST_SCHEMAS[1], "manifest", "manifest")
-    with pytest.raises(ConductorError, match="manifest format 3 is not supported: expected one of 1, 2"):
-        plan(release, manifest_format=3)
+    with pytest.raises(ConductorError, match="manifest format 4 is not supported: expected one of 1, 2, 3"):
+        plan(release, manifest_format=4)
+
+
+def test_bundling_an_older_format_removes_the_envelope_last(release, monkeypatch):
+    envelope, manifest = release.envelope().read_bytes(), release.manifest().read_bytes()
+    older = plan(release, manifest_format=2)
+    assert older.removed == [release.envelope().name] and older.changed_files[-1] == release.envelope().name
+    assert release.envelope().name not in {d["after_header"] for d in older.diff()}
+    assert release.envelope().read_bytes() == envelope  # planning changes nothing
+    real_write = _common.atomic_write
+
+    def fail_on_the_signature(path, data, mode=0o644):
+        if path.endswith(".sig"):
+            raise OSError(28, "No space left on device")
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(_bundle, "atomic_write", fail_on_the_signature)
+    with pytest.raises(ConductorError, match="nothing was changed"):
+        _bundle.write_bundle(older, str(release.dir))
+    assert release.envelope().read_bytes() == envelope and release.manifest().read_bytes() == manifest
+    monkeypatch.setattr(_bundle, "atomic_write", real_write)
+    assert _bundle.write_bundle(older, str(release.dir))[-1] == release.envelope().name
+    assert not release.envelope().exists()
+
+
+# --- no credential from a URL is recorded ---------------------------------------------------------------------------
+
+TOKEN = "glpat-s3cr3tT0ken"
+
+
+def _release_bytes(rel) -> bytes:
+    """Every release file, and the Statement inside the envelope (base64 would hide a token from a plain search)."""
+    data = b"".join(path.read_bytes() for path in sorted(rel.dir.iterdir()) if path.is_file())
+    envelope = json.loads(rel.envelope().read_text()) if rel.envelope().exists() else {"payload": ""}
+    return data + base64.b64decode(envelope["payload"])
+
+
+def test_the_origin_url_is_recorded_without_its_credentials(release):
+    git(release.repo, "remote", "add", "origin", f"https://ci-bot:{TOKEN}@git.example.com/team/svc.git")
+    release.bundle(checks=[{"name": "unit tests", "result": "pass"}])
+    assert TOKEN.encode() not in _release_bytes(release)
+    assert b"ci-bot" not in _release_bytes(release)
+    clean = "https://git.example.com/team/svc.git"
+    assert yaml.safe_load(release.manifest().read_text())["repository"] == clean
+    assert json.loads(release.evidence().read_text())["provenance"]["repository"] == clean
+    assert json.loads(release.attestation().read_text())["predicate"]["repository"] == clean
+    assert verify_release(str(release.dir), release.tag, str(release.repo), strict=True, allowed_signers=str(release.signers)).ok
+
+
+def test_every_recorded_url_is_stripped_of_credentials(release):
+    result = plan(release, repository=f"https://oauth2:{TOKEN}@git.example.com/svc.git?private_token={TOKEN}",
+                  ci_run=f"https://ci.example.com/run/7?access_token={TOKEN}", generated_by=f"https://bot:{TOKEN}@ci.example.com/job",
+                  checks=[{"name": "scan", "result": "pass", "detail": f"report at https://x:{TOKEN}@reports.example.com/1 (ok)"}])
+    assert not any(TOKEN.encode() in data for data in result.files.values())
+    evidence = json.loads(result.files[f"evidence-{release.tag}.json"])
+    assert evidence["provenance"]["repository"] == result.manifest["repository"] == "https://git.example.com/svc.git"
+    assert evidence["ci_run"] == "https://ci.example.com/run/7"
+    assert evidence["generated_by"] == "https://ci.example.com/job"
+    assert evidence["checks"][0]["detail"] == "report at https://reports.example.com/1 (ok)"
+
+
+def test_a_url_that_still_carries_credentials_is_refused(release):
+    before = snapshot(release.dir)
+    with pytest.raises(ConductorError) as caught:
+        plan(release, builder=f"https://bot:{TOKEN}@ci.example.com/builder")  # not a field the bundle strips: the guard catches it
+    assert str(caught.value).startswith(f"evidence-{release.tag}.json would record a URL that carries credentials "
+                                        "(https://ci.example.com/builder, credentials left out here)")
+    assert TOKEN not in str(caught.value)
+    assert snapshot(release.dir) == before
+
+
+def test_diff_mode_never_shows_a_credential_an_older_release_recorded(release, monkeypatch):
+    manifest = release.manifest()
+    manifest.write_text(manifest.read_text().replace(f"repository: {release.repo}",
+                                                     f"repository: https://ci-bot:{TOKEN}@git.example.com/svc.git"))
+    git(release.repo, "remote", "add", "origin", f"https://ci-bot:{TOKEN}@git.example.com/svc.git")
+    args = {"tag": release.tag, "release_dir": str(release.dir), "repo": str(release.repo), "signing_key": str(release.key),
+            "_ansible_check_mode": True, "_ansible_diff": True}
+    out = run(release_bundle, args, monkeypatch)
+    assert not out.failed and out.result["changed"] is True
+    assert TOKEN not in json.dumps(out.result)
+    manifest_diff = next(d for d in out.result["diff"] if d["after_header"] == manifest.name)
+    assert "repository: https://git.example.com/svc.git" in manifest_diff["before"]
+    assert "repository: https://git.example.com/svc.git" in manifest_diff["after"]

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -406,3 +407,11 @@ def test_an_index_too_large_to_read_is_refused_not_ignored(tmp_path):
 ])
 def test_normalize_repo_tag(reference, familiar):
     assert _image_archive.normalize_repo_tag(reference) == familiar
+
+
+def test_a_named_pipe_in_place_of_an_archive_is_refused_without_blocking(tmp_path):
+    # swapped in between a check and the read, a fifo with no writer would block a plain open() for ever
+    pipe = tmp_path / "image.tar"
+    os.mkfifo(pipe)
+    with pytest.raises(OSError, match="not a regular file"):
+        _image_archive.hash_and_index(str(pipe))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 
 import pytest
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _http
+from ansible_collections.maestro.conductor.plugins.module_utils import _http, _lock, _proxy
 from ansible_collections.maestro.conductor.plugins.module_utils._haproxy import HAProxy
 from ansible_collections.maestro.conductor.plugins.module_utils._nginx import Nginx, flip_nginx
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
@@ -139,7 +140,8 @@ def test_version_answers_are_parsed_strictly():
     assert _http.Answer(200, json.dumps({"commit": BLUE_COMMIT})).commit() == BLUE_COMMIT
     assert _http.Answer(200, BLUE_COMMIT + "\n").commit() == BLUE_COMMIT
     assert _http.Answer(200, "{not json").commit() == ""
-    assert _http.Answer(200, "[1, 2]").commit() == "[1, 2]"  # not a commit: never equal to one
+    assert _http.Answer(200, "[1, 2]").commit() == ""  # not a commit: a proxy's page or a list says nothing
+    assert _http.Answer(200, "<html>502 Bad Gateway</html>").commit() == ""
 
 
 def read_args(nginx, **extra):
@@ -325,3 +327,91 @@ def test_the_loaded_record_survives_a_worker_that_restarts(nginx, backends, monk
             pass
     time.sleep(0.5)  # the master starts a new worker, with the configuration it had
     assert proxy.loaded(proxy.current()[0]) is False and served(nginx.url) == BLUE_COMMIT
+
+
+# --- every value rendered into a proxy's configuration is checked; a run that lost the lock changes nothing -----------
+
+INJECTED_TAG = "v1.1.0\n}\nserver { listen 127.0.0.1:1; }\nupstream x {"
+
+
+def test_a_tag_with_a_newline_and_braces_never_reaches_the_include(nginx, backends, monkeypatch):
+    before = nginx.include.read_text()
+    proxy = Nginx(str(nginx.include), nginx.upstream, str(nginx.config), nginx.binary)
+    with pytest.raises(ConductorError, match="tag name .* is invalid"):
+        proxy.render("green", [backends["green"].address], INJECTED_TAG)
+    out = run(proxy_flip, nginx_args(nginx, backends, tag=INJECTED_TAG), monkeypatch)
+    assert out.failed and out.result["msg"].startswith("tag name 'v1.1.0\\n}")
+    assert nginx.include.read_text() == before and served(nginx.url) == BLUE_COMMIT
+
+
+@pytest.mark.parametrize("colour, upstream, servers, message", [
+    ("green\n}", "maestro_test", ["127.0.0.1:80"], "colour 'green\\n}' is invalid"),
+    ("green", "up; include /etc/passwd", ["127.0.0.1:80"], "upstream name 'up; include /etc/passwd' is invalid"),
+    ("green", "maestro_test", ["127.0.0.1:80 backup"], "'127.0.0.1:80 backup': expected a port 1-65535"),
+])
+def test_render_checks_every_value_it_writes(nginx, colour, upstream, servers, message):
+    with pytest.raises(ConductorError, match=re.escape(message)):
+        Nginx(str(nginx.include), upstream, str(nginx.config), nginx.binary).render(colour, servers, "v1.0.0")
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:80", "app-1.example.com:18082", "app_1:8080", "[::1]:8080", "[2001:db8::1]:443",
+                                    "unix:/run/app.sock", "localhost:65535"])
+def test_addresses_a_proxy_may_be_given(server):
+    assert _proxy.validate_servers([server]) == [server]
+
+
+@pytest.mark.parametrize("server, problem", [
+    ("127.0.0.1:99999", "port 1-65535"), ("127.0.0.1:0", "port 1-65535"), ("127.0.0.1", "port 1-65535"),
+    ("-app:80", "host name"), ("app..example:80", "host name"), ("[not-v6]:80", "IPv6"), ("[127.0.0.1]:80", "IPv6"),
+    ("app:80\n", "port 1-65535"), ("app{:80", "host name"), ("unix:/run/../etc/x", "unix:/absolute/path"),
+    ("unix:/run/app.sock;", "unix:/absolute/path"), ("app:８0", "port 1-65535"),
+])
+def test_addresses_that_are_refused_before_anything_is_rendered(server, problem):
+    with pytest.raises(ConductorError, match=f"servers .* are invalid: .*{problem}"):
+        _proxy.validate_servers([server])
+
+
+@pytest.mark.parametrize("option", ["health_path", "version_path"])
+@pytest.mark.parametrize("path", ["/healthz\nHost: evil", "healthz", "/a b", "/version?x=1", "/v#frag"])
+def test_paths_asked_on_the_servers_are_url_paths(nginx, backends, monkeypatch, option, path):
+    before = nginx.include.read_text()
+    out = run(proxy_flip, nginx_args(nginx, backends, **{option: path}), monkeypatch)
+    assert out.failed and out.result["msg"].startswith(f"{option} {path!r} is invalid: expected a URL path")
+    assert nginx.include.read_text() == before
+
+
+def test_haproxy_runtime_api_commands_are_one_command(tmp_path):
+    proxy = HAProxy(str(tmp_path / "none.sock"), "be")
+    for line in ("show servers state be; shutdown sessions server be/blue", "show servers state be\ndisable frontend fe"):
+        with pytest.raises(ConductorError, match="HAProxy runtime API command .* is invalid: expected printable ASCII without ';'"):
+            proxy.command(line)
+
+
+def _lost_lock(tmp_path) -> dict:
+    """A lock this run took (generation 1) and lost: its lease ended on another controller, and another run took it."""
+    path = str(tmp_path / "env.lock")
+    _lock.acquire(path, "slow-run", ttl=900, lease=1, owner=_lock.Owner(host="ctl-2", pid=7, started=1, space="x"))
+    time.sleep(1.1)
+    _lock.acquire(path, "next-run", ttl=900)
+    return {"path": path, "holder": "slow-run", "generation": 1}
+
+
+def test_an_nginx_flip_of_a_run_that_lost_the_lock_changes_nothing(nginx, backends, tmp_path, monkeypatch):
+    before = nginx.include.read_text()
+    fence = _lost_lock(tmp_path)
+    out = run(proxy_flip, nginx_args(nginx, backends, fence=fence), monkeypatch)
+    assert out.failed and out.result["lost"] is True
+    assert "no longer held by this run (slow-run, generation 1): it is held by next-run" in out.result["msg"]
+    assert "stopped before changing proxy nginx" in out.result["msg"]
+    assert nginx.include.read_text() == before and served(nginx.url) == BLUE_COMMIT
+    held = _lock.read_lock(fence["path"])
+    ours = run(proxy_flip, nginx_args(nginx, backends, fence={**fence, "holder": "next-run", "generation": 2}), monkeypatch)
+    assert ours.result["changed"] and served(nginx.url) == GREEN_COMMIT
+    assert _lock.read_lock(fence["path"]).renewed > held.renewed  # the fenced write renewed the lock
+
+
+def test_a_haproxy_flip_of_a_run_that_lost_the_lock_changes_nothing(haproxy, backends, tmp_path, monkeypatch):
+    out = run(proxy_flip, haproxy_args(haproxy, fence=_lost_lock(tmp_path)), monkeypatch)
+    assert out.failed and out.result["lost"] is True and "slow-run" in out.result["msg"]
+    assert HAProxy(str(haproxy.socket), haproxy.backend).states() == {"blue": "ready", "green": "maint"}
+    assert served(haproxy.url) == BLUE_COMMIT

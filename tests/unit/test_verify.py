@@ -10,10 +10,11 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt, _signing
+from ansible_collections.maestro.conductor.plugins.module_utils import _dsse, _hashing, _release_format as fmt, _signing, _task_verify, _verify
 from ansible_collections.maestro.conductor.plugins.modules import release_verify
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
+from ansible_collections.maestro.conductor.plugins.plugin_utils._controller import run_here
 from tests.conftest import Release, commit, git, make_keypair, snapshot
 # images is a fixture: imported so that pytest finds it here
 from tests.unit.test_image_archive import images, needs_docker, write_tar  # noqa: F401 pylint: disable=unused-import
@@ -37,8 +38,10 @@ def test_a_good_release_passes_every_check_strictly(release):
     report = verify(release, strict=True, expected_commit=release.commit)
     assert report.ok, report.summary()
     names = [check.name for check in report.checks]
-    assert names == ["files_present", "manifest", "evidence", "attestation", "artifacts", "images", "unexpected_files",
-                     "attestation_subjects", "signature", "tag_commit", "tag_object", "expected_commit"]
+    assert names == ["files_present", "manifest", "evidence", "evidence_verdicts", "attestation", "envelope", "artifacts", "images",
+                     "unexpected_files", "attestation_subjects", "signature", "tag_commit", "tag_object", "expected_commit"]
+    assert report.warned == [] and report.summary()[0].startswith("release v1.0.0 (strict): VERIFIED in ")
+    assert check(report, "evidence_verdicts").detail == "1 pre-release check recorded, every one passed: unit tests"
     assert report.commit == release.commit
     assert {a["path"] for a in report.artifacts} == {"compose.yaml", "images/web.tar", "sbom.json"}
 
@@ -145,11 +148,18 @@ def test_manifest_path_through_a_symlink_out_of_the_release_dir(release):
     assert outside.read_text() == "not part of the release\n"
 
 
-@pytest.mark.parametrize("tag", ["v1;touch /tmp/x", "--upload-pack=x", "../../etc", "", "-v1", "v1..2", "v1.lock", "a/b", "v1 2"])
+@pytest.mark.parametrize("tag", ["v1;touch /tmp/x", "--upload-pack=x", "../../etc", "", "-v1", "v1..2", "v1.lock", "a/b", "v1 2",
+                                 "v1.0.0\n", "v1.0.0\r", "\nv1.0.0"])
 def test_bad_tag_names_are_rejected_before_any_command_runs(release, tag, processes):
     with pytest.raises(ConductorError, match="is invalid: expected 1-128 characters"):
         verify_release(str(release.dir), tag, str(release.repo))
     assert processes == []
+
+
+@pytest.mark.parametrize("suffix", ["\n", " ", "\r\n"])
+def test_an_expected_commit_with_anything_after_it_is_rejected(release, suffix):
+    with pytest.raises(ConductorError, match="expected commit .* is invalid: expected a full 40- or 64-digit"):
+        verify_release(str(release.dir), release.tag, str(release.repo), strict=True, expected_commit=release.commit + suffix)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -208,7 +218,8 @@ def test_attestation_subject_missing(release):
     attestation["subject"] = [s for s in attestation["subject"] if s["name"] != "sbom.json"]
     release.attestation().write_text(json.dumps(attestation))
     problems = failed(verify(release, allowed_signers=None))
-    assert problems == {"attestation_subjects": "sbom.json is not a subject of the attestation"}
+    assert problems.keys() <= {"attestation_subjects", "envelope"}  # the envelope, signed, still holds the subject
+    assert problems["attestation_subjects"] == "sbom.json is not a subject of the attestation"
 
 
 def test_wrong_signature(release):
@@ -231,7 +242,242 @@ def test_signature_required_when_signers_are_configured(release):
     (release.dir / f"release-attestation-{release.tag}.jsonld.sig").unlink()
     problems = failed(verify(release))
     assert "release-attestation-v1.0.0.jsonld.sig is missing" in problems["files_present"]
-    assert verify(release, allowed_signers=None).ok
+    unchecked = verify(release, allowed_signers=None)
+    assert unchecked.ok and "signature" in [c.name for c in unchecked.warned]
+    assert "  WARN signature: not checked: no allowed_signers given" in unchecked.summary()
+
+
+# --- strict means signed --------------------------------------------------------------------------------------------
+
+
+def test_strict_without_signers_fails_naming_the_missing_signers(release):
+    report = verify(release, strict=True, allowed_signers=None)
+    assert not report.ok and failed(report).keys() == {"signature"}
+    assert failed(report)["signature"].startswith("strict verification requires allowed_signers, and none was given "
+                                                  "(a signature is present, unchecked)")
+    assert verify(release, strict=True, allowed_signers="").failed[0].name == "signature"
+
+
+def test_strict_unsigned_by_choice_is_a_warning_never_a_pass(release):
+    report = verify(release, strict=True, allowed_signers=None, allow_unsigned=True)
+    assert report.ok and ("signature", True, True) in [(c.name, c.ok, c.warning) for c in report.warned]
+    lines = report.summary()
+    assert lines[0].startswith(f"release v1.0.0 (strict): VERIFIED with {len(report.warned)} warning")
+    assert "  WARN signature: not checked: allow_unsigned is set (a signature is present, unchecked)" in lines
+    assert not any(line.startswith("  PASS signature") for line in lines)
+    assert "signature" in report.as_dict()["warned_checks"]
+
+
+def test_allow_unsigned_does_not_skip_signers_that_are_given(release):
+    (release.dir / f"release-attestation-{release.tag}.jsonld.sig").unlink()
+    assert "signature" in failed(verify(release, strict=True, allow_unsigned=True))
+
+
+def test_the_module_fails_strict_without_signers_and_warns_when_allowed(release, monkeypatch):
+    args = {"tag": release.tag, "release_dir": str(release.dir), "repo": str(release.repo), "strict": True}
+    out = run(release_verify, args, monkeypatch)
+    assert out.failed and out.result["failed_checks"] == ["signature"]
+    assert "signature: strict verification requires allowed_signers" in out.result["msg"]
+    out = run(release_verify, {**args, "allow_unsigned": True}, monkeypatch)
+    assert not out.failed and out.result["ok"] and "signature" in out.result["warned_checks"]
+    here = run_here(_task_verify.ENTRY, {**args, "allow_unsigned": True}, False, False)  # where the warnings show
+    assert "release v1.0.0 signature: not checked: allow_unsigned is set (a signature is present, unchecked)" in here["warnings"]
+
+
+# --- evidence verdicts and provenance -------------------------------------------------------------------------------
+
+
+def resign(rel: Release) -> None:
+    """Attest the manifest and evidence as they are now and sign that with the release key: only what changed is wrong."""
+    attestation = json.loads(rel.attestation().read_text())
+    for subject in attestation["subject"]:
+        if subject["name"] in (rel.manifest().name, rel.evidence().name):
+            subject["digest"]["sha256"] = hashlib.sha256((rel.dir / subject["name"]).read_bytes()).hexdigest()
+    sign(rel, attestation)
+
+
+def sign(rel: Release, attestation: dict) -> None:
+    """Write ``attestation`` with its signature and envelope, both made with the release key."""
+    data = fmt.dump_json(attestation)
+    rel.attestation().write_bytes(data)
+    (rel.dir / f"{rel.attestation().name}.sig").write_bytes(_signing.sign(data, str(rel.key), fmt.SIGNATURE_NAMESPACE))
+    envelope = rel.dir / fmt.envelope_name(rel.tag)
+    if envelope.exists():
+        envelope.write_bytes(_dsse.make(fmt.plain_statement(attestation), str(rel.key)))
+
+
+def edit_json(rel: Release, path, change) -> None:
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_bytes(fmt.dump_json(document))
+    resign(rel)
+
+
+@pytest.mark.parametrize("result", ["fail", "skip"])
+def test_signed_evidence_recording_a_check_that_did_not_pass_fails(release, result):
+    release.bundle(checks=[{"name": "unit tests", "result": "pass"},
+                           {"name": "integration tests", "result": result, "detail": "3 of 40 failed"}])
+    for strict in (True, False):
+        report = verify(release, strict=strict)
+        assert failed(report) == {"evidence_verdicts": f"check 'integration tests' recorded '{result}', not 'pass': 3 of 40 failed"}
+
+
+def test_evidence_recording_no_check_is_a_warning(release):
+    release.bundle(checks=[])
+    report = verify(release, strict=True)
+    assert report.ok and [(c.name, c.detail) for c in report.warned] == [("evidence_verdicts", "the evidence records no pre-release check")]
+
+
+@pytest.mark.parametrize("document, change, detail", [
+    ("evidence", lambda d: d["provenance"].update(repository="https://elsewhere.invalid/fork.git"),
+     "evidence provenance repository is https://elsewhere.invalid/fork.git, manifest says "),
+    ("evidence", lambda d: d["provenance"].update(commit="b" * 40), f"evidence provenance commit is {'b' * 40}, manifest says "),
+    ("attestation", lambda d: d["predicate"].update(repository="https://elsewhere.invalid/fork.git"),
+     "attestation repository is https://elsewhere.invalid/fork.git, manifest says "),
+])
+def test_signed_provenance_pointing_elsewhere_fails(release, document, change, detail):
+    edit_json(release, getattr(release, document)(), change)
+    problems = failed(verify(release, strict=True))
+    assert problems.keys() == {document} and problems[document].startswith(detail)
+
+
+# --- what the release directory holds -------------------------------------------------------------------------------
+
+
+def test_allow_extra_globs_never_cross_a_slash(release):
+    (release.dir / "docs").mkdir()
+    (release.dir / "docs" / "notes.txt").write_text("notes\n")
+    assert failed(verify(release, allow_extra=["*.txt"]))["unexpected_files"] == "docs/notes.txt is not listed in the manifest"
+    assert failed(verify(release, allow_extra=["*/*.txt"])) == {}
+    assert failed(verify(release, allow_extra=["docs/*"])) == {}
+    assert "unexpected_files" in failed(verify(release, allow_extra=["*"]))
+
+
+def test_an_empty_directory_is_reported(release):
+    (release.dir / "images" / "old").mkdir()
+    assert failed(verify(release))["unexpected_files"] == "images/old/ is an empty directory, which no manifest can list"
+    assert verify(release, allow_extra=["images/old"]).ok
+
+
+def test_an_unreadable_directory_fails_naming_it(release, monkeypatch):
+    # root reads any directory whatever its mode: the refusal comes from os.scandir, as it would for another user
+    denied = str(release.dir / "images")
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == denied:
+            raise PermissionError(13, "Permission denied", denied)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    problems = failed(verify(release))
+    assert problems["unexpected_files"] == "images/ could not be listed (Permission denied): its files were not checked"
+
+
+@pytest.mark.parametrize("kind", ["symlink to a file inside", "symlinked directory", "hard link"])
+def test_links_inside_the_release_are_refused_even_when_listed(release, kind):
+    if kind == "symlink to a file inside":
+        (release.dir / "sbom.json").rename(release.dir / "images" / "sbom.json")
+        (release.dir / "sbom.json").symlink_to("images/sbom.json")
+        expected = "sbom.json is a symbolic link (to images/sbom.json): a release holds regular files only"
+    elif kind == "symlinked directory":
+        (release.dir / "images").rename(release.dir / "images.real")
+        (release.dir / "images").symlink_to("images.real")
+        expected = "images is a symbolic link (to images.real): a release holds regular files only"
+    else:
+        os.link(release.dir / "sbom.json", release.root / "sbom-elsewhere.json")
+        expected = "sbom.json has 2 hard links: a release file must have one, so no other name can change it"
+    problems = failed(verify(release, allow_extra=["*", "*/*"]))
+    assert expected in problems["unexpected_files"].split("; ")
+
+
+def test_a_named_pipe_is_never_opened(release):
+    os.mkfifo(release.dir / "pipe")
+    (release.dir / "sbom.json").unlink()
+    os.mkfifo(release.dir / "sbom.json")  # opening it would block verification for ever
+    problems = failed(verify(release))
+    assert problems["unexpected_files"] == "pipe is a named pipe, not a regular file; sbom.json is a named pipe, not a regular file"
+    assert "sbom.json is not a regular file" in problems["artifacts"]
+
+
+# --- errors while reading become failed checks ----------------------------------------------------------------------
+
+
+def racing(monkeypatch, name: str, change, call: int = 1) -> None:
+    """Change ``name`` right after the ``call``-th look at it: a file removed or replaced while verification runs."""
+    real, seen = fmt.file_problem, []
+
+    def file_problem(release_dir, relpath):
+        problem = real(release_dir, relpath)
+        seen.append(relpath)
+        if relpath == name and seen.count(name) == call:
+            change(os.path.join(release_dir, relpath))
+        return problem
+
+    monkeypatch.setattr(fmt, "file_problem", file_problem)
+
+
+def to_directory(path: str) -> None:
+    os.unlink(path)
+    os.mkdir(path)
+
+
+def test_an_artifact_removed_between_listing_and_hashing(release, monkeypatch):
+    racing(monkeypatch, "sbom.json", os.unlink)
+    problems = failed(verify_release(str(release.dir), release.tag, str(release.repo), allowed_signers=str(release.signers)))
+    assert problems["artifacts"] == "artifact sbom.json could not be read: No such file or directory"
+
+
+def test_an_artifact_replaced_by_a_directory_while_being_checked(release, monkeypatch):
+    racing(monkeypatch, "sbom.json", to_directory)
+    problems = failed(verify_release(str(release.dir), release.tag, str(release.repo), allowed_signers=str(release.signers)))
+    assert "artifact sbom.json: sbom.json could not be read: not a regular file" in problems["artifacts"]
+
+
+def test_a_signature_replaced_by_a_directory_after_it_was_found(release, monkeypatch):
+    racing(monkeypatch, f"{release.attestation().name}.sig", to_directory, call=2)  # the first look is files_present's
+    problems = failed(verify_release(str(release.dir), release.tag, str(release.repo), allowed_signers=str(release.signers)))
+    assert problems["signature"] == f"{release.attestation().name}.sig could not be read: Is a directory"
+
+
+@pytest.mark.parametrize("target, error, check_name, detail", [
+    ("load_manifest", PermissionError(13, "Permission denied", "{dir}/release-manifest-v1.0.0.yaml"), "manifest",
+     "release-manifest-v1.0.0.yaml could not be read: Permission denied"),
+    ("load_document", IsADirectoryError(21, "Is a directory", "{dir}/evidence-v1.0.0.json"), "evidence",
+     "evidence-v1.0.0.json could not be read: Is a directory"),
+])
+def test_an_os_error_reading_a_release_file_is_a_failed_check(release, monkeypatch, target, error, check_name, detail):
+    error.filename = error.filename.format(dir=release.dir)
+
+    def refuse(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(fmt, target, refuse)
+    assert failed(verify(release))[check_name].startswith(detail)
+
+
+def test_an_unexpected_error_from_git_is_a_failed_check(release, monkeypatch):
+    def broken(*_args):
+        raise RuntimeError("git exploded")
+
+    monkeypatch.setattr(_verify._git, "resolve_tag", broken)  # pylint: disable=protected-access
+    assert failed(verify(release, strict=True)) == {"tag_commit": "not checked: RuntimeError: git exploded"}
+
+
+def test_a_step_without_a_guard_of_its_own_still_ends_in_a_verdict(release, monkeypatch):
+    def broken(_self):
+        raise KeyError("predicate")
+
+    monkeypatch.setattr(_verify._Verifier, "_verdicts", broken)  # pylint: disable=protected-access
+    report = verify(release, strict=True)
+    assert not report.ok and failed(report) == {"verification": "not checked: KeyError: 'predicate'"}
+
+
+def test_hashing_survives_a_file_that_vanished_before_it_was_sized(tmp_path):
+    there = tmp_path / "there"
+    there.write_bytes(b"x" * 10)
+    read = _hashing.map_files([str(there), str(tmp_path / "gone")], os.path.exists, workers=2)
+    assert read == {str(there): True, str(tmp_path / "gone"): False}
 
 
 def test_release_dir_that_does_not_exist(release):
@@ -265,7 +511,7 @@ def test_manifest_for_another_tag(release, tmp_path):
 def test_bare_repository(release, tmp_path):
     bare = tmp_path / "bare.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(release.repo), str(bare)], check=True)
-    assert verify_release(str(release.dir), release.tag, str(bare), strict=True).ok
+    assert verify_release(str(release.dir), release.tag, str(bare), strict=True, allowed_signers=str(release.signers)).ok
 
 
 def test_hashing_uses_every_worker_count_alike(release):
@@ -287,9 +533,7 @@ def edit_manifest(rel: Release, change) -> None:
     for subject in attestation["subject"]:
         if subject["name"] == rel.manifest().name:
             subject["digest"]["sha256"] = hashlib.sha256(rel.manifest().read_bytes()).hexdigest()
-    data = fmt.dump_json(attestation)
-    rel.attestation().write_bytes(data)
-    (rel.dir / f"{rel.attestation().name}.sig").write_bytes(_signing.sign(data, str(rel.key), fmt.SIGNATURE_NAMESPACE))
+    sign(rel, attestation)
 
 
 def check(report, name: str):
@@ -390,7 +634,7 @@ def test_a_format_1_release_verifies_and_reports_ids_read_from_the_tarball(relea
 
 
 def test_an_unknown_manifest_format_is_refused_by_name(release):
-    edit_manifest(release, lambda _a, manifest: manifest.update(format_version=3))
+    edit_manifest(release, lambda _a, manifest: manifest.update(format_version=99))
     problems = failed(verify(release))
-    assert "manifest format_version 3 is not supported: this collection reads formats 1 and 2" in problems["manifest"]
+    assert "manifest format_version 99 is not supported: this collection reads formats 1" in problems["manifest"]
     assert problems["images"] == "not checked: the manifest could not be read"
