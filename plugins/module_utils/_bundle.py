@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -122,6 +123,16 @@ def _signed_files(request: BundleRequest, names: dict[str, str], current: dict[s
     return files, removed
 
 
+def _link_problem(full: str, relpath: str) -> str:
+    """Why strict verification would refuse ``relpath`` as a link, or '': better said before signing than at rollback."""
+    info = os.lstat(full)
+    if stat.S_ISLNK(info.st_mode):
+        return f"{relpath} is a symbolic link"
+    if info.st_nlink > 1:
+        return f"{relpath} has {info.st_nlink} hard links (another name could change it)"
+    return ""
+
+
 def _artifact_paths(request: BundleRequest, release_dir: str) -> list[str]:
     reserved = set(fmt.release_file_names(request.tag))
     if request.artifacts:
@@ -129,7 +140,11 @@ def _artifact_paths(request: BundleRequest, release_dir: str) -> list[str]:
     else:
         paths = []
         for root, dirs, files in os.walk(release_dir):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            dirs.sort()
+            relroot = os.path.relpath(root, release_dir).replace(os.sep, "/")
+            if root != release_dir and not dirs and not files:  # the verifier refuses what it would not sign
+                raise ConductorError(f"release directory {release_dir} holds the empty directory {relroot}/: remove it, a release "
+                                     "holds files only")
             for name in sorted(files):
                 relpath = os.path.relpath(os.path.join(root, name), release_dir).replace(os.sep, "/")
                 if relpath not in reserved and not name.startswith(".tmp-"):
@@ -139,7 +154,7 @@ def _artifact_paths(request: BundleRequest, release_dir: str) -> list[str]:
     for relpath in paths:
         if relpath in reserved:
             raise ConductorError(f"artifact path {relpath!r} is the name of a release file")
-        reason = fmt.file_problem(release_dir, relpath)
+        reason = fmt.file_problem(release_dir, relpath) or _link_problem(os.path.join(release_dir, relpath), relpath)
         if reason:
             raise ConductorError(f"artifact {reason}: expected a regular file inside the release directory {release_dir}")
     return sorted(paths)

@@ -106,7 +106,10 @@ def recorded_from_releases(releases_root: str, pattern: str) -> list[Recorded]:
     found = []
     for name in sorted(os.listdir(releases_root)):
         path = os.path.join(releases_root, name, fmt.manifest_name(name)) if _is_tag(name) else ""
-        if not path or not fnmatch.fnmatchcase(name, pattern) or not os.path.isfile(path):
+        if not path or not fnmatch.fnmatchcase(name, pattern) or not os.path.isdir(os.path.join(releases_root, name)):
+            continue
+        if not os.path.isfile(path):  # a release without its record: what its tag should be is unknown, which is red
+            found.append(Recorded(name, "", "", path))
             continue
         manifest, _raw = fmt.load_manifest(path, "release manifest")
         found.append(Recorded(name, manifest["tag_object"], manifest["commit"], path))
@@ -268,6 +271,10 @@ def check(repo: str, remote: str | None = None, pattern: str = "v*", releases_ro
         recorded += recorded_from_ledger(ledger, environment or "", pattern) if ledger else []
         tags = _git.list_tags(repo, pattern) if branches else []
         refs = ls_remote(remote)
+        report.findings += [Finding("unknown", f"refs/tags/{entry.tag}", "a release manifest", "absent",
+                                    f"release {entry.tag}: {entry.source} is missing, so what its tag should be is unknown")
+                            for entry in recorded if not entry.commit]
+        recorded = [entry for entry in recorded if entry.commit]
         report.findings += tag_findings(recorded, refs, remote) + branch_findings(branches, refs, tags[0] if tags else None, remote)
         report.tags, report.branches = len(recorded), len(branches)
     else:  # nothing to compare the record with (and, on a fresh host, no record either)

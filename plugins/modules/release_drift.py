@@ -176,8 +176,19 @@ from ansible_collections.maestro.conductor.plugins.module_utils import _drift
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
 
+class _MaskingModule(AnsibleModule):
+    """Masks the secrets the URLs carry from the moment the parameters are read: an argument error reports the
+    invocation before main() could add them."""
+
+    def _load_params(self):
+        super()._load_params()
+        for name in ("remote", "version_url"):
+            value = self.params.get(name)
+            self.no_log_values.update(_drift.credential_parts(value if isinstance(value, str) else ""))
+
+
 def main() -> None:
-    module = AnsibleModule(
+    module = _MaskingModule(
         argument_spec={
             "repo": {"type": "path", "required": True},
             "remote": {"type": "str"},

@@ -306,3 +306,18 @@ def test_diff_mode_never_shows_a_credential_an_older_release_recorded(release, m
     manifest_diff = next(d for d in out.result["diff"] if d["after_header"] == manifest.name)
     assert "repository: https://git.example.com/svc.git" in manifest_diff["before"]
     assert "repository: https://git.example.com/svc.git" in manifest_diff["after"]
+
+
+@pytest.mark.parametrize("make", ["hard link", "symbolic link", "empty directory"])
+def test_what_strict_verification_refuses_is_refused_before_signing(release, make):
+    # bundling it and finding out at rollback time would be the second outage
+    elsewhere = release.dir.parent / "elsewhere"
+    elsewhere.mkdir()
+    if make == "hard link":
+        os.link(release.dir / "sbom.json", elsewhere / "sbom.json")
+    elif make == "symbolic link":
+        (release.dir / "notes.txt").symlink_to(release.dir / "sbom.json")
+    else:
+        (release.dir / "spare").mkdir()
+    with pytest.raises(ConductorError, match="hard links|symbolic link|empty directory"):
+        plan(release)

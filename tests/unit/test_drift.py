@@ -307,3 +307,28 @@ def test_a_credentialed_remote_is_masked_in_what_ansible_shows(release, credenti
     output = done.stdout + done.stderr
     assert done.returncode != 0 and "is gone from https://git.example.com/acme/app.git" in output, output[-3000:]
     assert "invocation" in output and SECRET not in output
+
+
+@pytest.mark.parametrize("remote, extra", [
+    (f"https://u:{SECRET}@127.0.0.1:1/r", {"allow_unknown": ["bogus"]}),  # an argument error: reported before main() runs
+    (f"https://u:{SECRET}@127.0.0.1:1/r", {"running_commit": "0" * 40}),  # required_by fails the same way
+    (f"https://127.0.0.1:1/r#access_token={SECRET}", {}),  # a token in the fragment
+], ids=["bad choice", "required_by", "fragment"])
+def test_a_credentialed_remote_is_masked_even_when_the_arguments_are_refused(release, tmp_path, remote, extra):
+    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
+    args = json.dumps({"repo": str(release.repo), "releases_root": str(release.dir.parent), "remote": remote, **extra})
+    done = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-vvv",
+                           "-e", "ansible_python_interpreter=" + os.path.join(ROOT, ".venv", "bin", "python"),
+                           "-m", "maestro.conductor.release_drift", "-a", args], env=env, capture_output=True, text=True, check=False, cwd=ROOT)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "invocation" in output, output[-3000:]
+    assert SECRET not in output
+
+
+def test_a_release_whose_manifest_is_gone_is_unknown_and_red(release, monkeypatch):
+    # the tag re-created and its record deleted: without the manifest, nothing says what the tag should be
+    git(release.repo, "tag", "-d", "v1.0.0")
+    git(release.repo, "tag", "-a", "-m", "again", "v1.0.0", release.commit, date="2026-03-01T00:00:00Z")
+    release.manifest().unlink()
+    (finding,) = drift(release, monkeypatch, fail_on_drift=True).result["findings"]
+    assert finding["kind"] == "unknown" and finding["ref"] == "refs/tags/v1.0.0" and "is missing" in finding["message"]
