@@ -78,9 +78,11 @@ def plain_statement(attestation: dict) -> dict:
     return {key: value for key, value in attestation.items() if key != "@context"}
 
 
-_OID = {"type": "string", "pattern": "^([0-9a-f]{40}|[0-9a-f]{64})$"}
-_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_TAG = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"}
+# (?![\s\S]) ends a pattern in Python (which jsonschema uses, and whose "$" also matches before a final newline)
+# and in ECMA-262 alike
+_OID = {"type": "string", "pattern": "^([0-9a-f]{40}|[0-9a-f]{64})(?![\\s\\S])"}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}(?![\\s\\S])"}
+_TAG = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}(?![\\s\\S])"}
 _TIME = {"type": "string", "minLength": 1, "maxLength": 64}
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -93,7 +95,7 @@ _IMAGES = {
         "additionalProperties": False,
         "required": ["id", "repo_tags"],
         "properties": {
-            "id": {"type": "string", "pattern": f"^{IMAGE_ID_RE.pattern}$"},
+            "id": {"type": "string", "pattern": f"^{IMAGE_ID_RE.pattern}(?![\\s\\S])"},
             "repo_tags": {
                 "type": "array",
                 "maxItems": 1000,
@@ -231,7 +233,7 @@ ATTESTATION_SCHEMA = {
     },
 }
 
-_BASE64 = {"type": "string", "pattern": "^[A-Za-z0-9+/_-]*={0,2}$"}  # DSSE allows the standard and the URL-safe alphabet
+_BASE64 = {"type": "string", "pattern": "^[A-Za-z0-9+/_-]*={0,2}(?![\\s\\S])"}  # DSSE allows the standard and the URL-safe alphabet
 
 # DSSE v1.0's JSON envelope, as the release writes it. Other fields are allowed: DSSE consumers must ignore them.
 ENVELOPE_SCHEMA = {

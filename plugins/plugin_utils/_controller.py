@@ -11,7 +11,9 @@ the module runs on the target as usual. The code, the checks and the result are 
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -21,6 +23,7 @@ from ansible_collections.maestro.conductor.plugins.module_utils._common import C
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, TaskFailed
 
 _LOCAL = ("local", "ansible.builtin.local")
+_PR_SET_PDEATHSIG = 1
 
 
 def runs_here(action: ActionBase, task_vars: dict) -> bool:
@@ -33,6 +36,25 @@ def runs_here(action: ActionBase, task_vars: dict) -> bool:
     interpreter = action._templar.template(host_vars.get("ansible_python_interpreter", ""))  # pylint: disable=protected-access
     # the same path, not the same binary: a venv's python links to its base, whose libraries differ
     return bool(interpreter) and os.path.normpath(str(interpreter)) == os.path.normpath(sys.executable)
+
+
+def die_with_parent() -> None:
+    """Have this worker killed when the ansible-playbook that forked it dies (Linux's PR_SET_PDEATHSIG).
+
+    A run killed with SIGKILL leaves its lock to be taken over at once (its process is gone); a worker of that run still
+    in the middle of a flip or a record must not go on writing beside the next run. Elsewhere this does nothing, and the
+    lock's lease and fence are what is left."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        parent = os.getppid()
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def run_here(entry: Entry, args: dict, check_mode: bool, diff: bool) -> dict:
@@ -61,6 +83,7 @@ class ControllerAction(ActionBase):
     ENTRY: Entry
 
     def run(self, tmp=None, task_vars=None):
+        die_with_parent()
         result = super().run(tmp, task_vars)
         return {**result, **self._module(dict(self._task.args), task_vars or {})}
 

@@ -321,3 +321,12 @@ def test_what_strict_verification_refuses_is_refused_before_signing(release, mak
         (release.dir / "spare").mkdir()
     with pytest.raises(ConductorError, match="hard links|symbolic link|empty directory"):
         plan(release)
+
+
+@pytest.mark.parametrize("field, value", [("tag", "v1.0.0\n"), ("commit", "a" * 40 + "\n")])
+def test_schema_patterns_refuse_a_trailing_newline(release, field, value):
+    # Python's "$" (jsonschema's regex engine) also matches before a final newline
+    manifest = yaml.safe_load(release.manifest().read_text())
+    manifest[field] = value
+    with pytest.raises(ConductorError, match="does not match its schema"):
+        fmt.validate_document(manifest, fmt.MANIFEST_SCHEMAS[manifest["format_version"]], "release-manifest.yaml", "manifest")

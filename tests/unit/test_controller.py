@@ -3,7 +3,10 @@ spec; and it only runs there when the module would have run on this very machine
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +15,8 @@ from ansible_collections.maestro.conductor.plugins.module_utils import _task_led
 from ansible_collections.maestro.conductor.plugins.modules import release_ledger, release_lock, release_verify
 from ansible_collections.maestro.conductor.plugins.plugin_utils._controller import run_here, runs_here
 from tests.unit.test_modules import run, verify_args
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def action(transport="local", become=False, async_val=0, environment=None, delegate_to=None):
@@ -68,3 +73,42 @@ def test_check_mode_reaches_the_core(tmp_path, monkeypatch):
     args = {"path": str(tmp_path / "lock"), "holder": "me"}
     assert run_here(_task_lock.ENTRY, args, check_mode=True, diff=False)["changed"] and not (tmp_path / "lock").exists()
     assert run(release_lock, {**args, "_ansible_check_mode": True}, monkeypatch).result["changed"] and not (tmp_path / "lock").exists()
+
+
+def test_a_worker_dies_with_the_ansible_playbook_that_forked_it(tmp_path):
+    # the parent stands for ansible-playbook, its child for a worker; SIGKILL the parent and the worker must not go on
+    marker = tmp_path / "worker.pid"
+    script = f"""
+import os, sys, time
+sys.path.insert(0, {str(ROOT / ".collections")!r})
+from ansible_collections.maestro.conductor.plugins.plugin_utils._controller import die_with_parent
+if os.fork() == 0:
+    die_with_parent()
+    open({str(marker)!r}, "w").write(str(os.getpid()))
+    time.sleep(60)
+    os._exit(0)
+time.sleep(60)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 10
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.05)
+        worker = int(marker.read_text())
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while _alive(worker):
+            assert time.monotonic() < deadline, "the worker outlived the playbook that forked it"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
