@@ -2,7 +2,7 @@
 # An "infra host" for tests of a production-shaped inventory (inventories/example): the release store and the
 # proxies. The drill host image (Debian 12 minbase + python3, scripts/drill_host_image.sh) plus an OpenSSH server,
 # nginx, HAProxy, git and what the collection's modules import there with /usr/bin/python3 (release_verify: PyYAML,
-# jsonschema, GitPython; release_lock, release_ledger, proxy_flip: the standard library only). No registry is
+# jsonschema, GitPython, cryptography for the DSSE envelope; release_lock, release_ledger, proxy_flip: the standard library only). No registry is
 # reachable: built FROM the local drill image with Debian packages only. Neither nginx nor HAProxy is started by
 # the image: a test writes their configuration and starts them.
 # PID 1 is tini, which forwards SIGTERM to sshd and reaps orphans (nginx and haproxy daemonise): a stop takes
@@ -11,7 +11,7 @@ set -euo pipefail
 
 IMAGE="${INFRA_HOST_IMAGE:-maestro-infra-host:bookworm}"
 BASE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"
-RECIPE=2
+RECIPE=3
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 DRILL_HOST_IMAGE="$BASE" "$HERE/drill_host_image.sh"
@@ -37,7 +37,7 @@ FROM $BASE
 RUN apt-get update -qq \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
       openssh-server openssh-client tini nginx-light haproxy git curl ca-certificates \\
-      python3-yaml python3-jsonschema python3-git >/dev/null \\
+      python3-yaml python3-jsonschema python3-git python3-cryptography >/dev/null \\
  && rm -rf /var/lib/apt/lists/* /etc/ssh/ssh_host_* /etc/nginx/sites-enabled/default
 COPY sshd.conf /etc/ssh/sshd_config.d/maestro.conf
 COPY start-sshd /usr/local/sbin/start-sshd

@@ -103,6 +103,7 @@ requirements:
   - PyYAML
   - jsonschema
   - ssh-keygen (OpenSSH 8.2 or later) when O(allowed_signers) is set
+  - cryptography when O(allowed_signers) is set and the release carries a DSSE envelope (format 3)
 notes:
   - O(strict=true) is what the rollback, deploy and restore-drill paths run, always with allowed signers.
 seealso:
