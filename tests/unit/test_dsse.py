@@ -18,8 +18,8 @@ from securesystemslib.signer import SSlibKey
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _dsse, _release_format as fmt, _signing
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
 from tests.conftest import Release, make_keypair, snapshot
+from tests.unit.test_verify import failed, verify
 
 
 def read_envelope(rel: Release) -> dict:
@@ -32,19 +32,6 @@ def payload_of(envelope: dict) -> dict:
 
 def jsonld_statement(rel: Release) -> dict:
     return json.loads(rel.attestation().read_text())
-
-
-def verify(rel: Release, **kwargs):
-    """Verify, and check that verification, passed or failed, modified nothing."""
-    kwargs.setdefault("allowed_signers", str(rel.signers))
-    before = snapshot(rel.root)
-    report = verify_release(str(rel.dir), rel.tag, str(rel.repo), **kwargs)
-    assert snapshot(rel.root) == before, "verification modified the release or the repository"
-    return report
-
-
-def failed(report) -> dict[str, str]:
-    return {check.name: check.detail for check in report.failed}
 
 
 def check(report, name: str):
