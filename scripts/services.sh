@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install (from Debian packages) and start the real services the demo and the tests use,
 # only where they are missing: nginx, HAProxy, a docker engine with compose v2, busybox
-# (the demo service's only binary), skopeo (the tests convert image archives to the OCI layout with it).
+# (the demo service's only binary), skopeo (the tests convert image archives to the OCI layout with it),
+# and the Prometheus stack the watch is checked against (Prometheus and promtool, Alertmanager, Pushgateway,
+# node_exporter: installed only; scripts/monitoring.sh starts them on loopback ports of their own).
 # Idempotent; run as root. Usage: services.sh [install|start|all]
 set -euo pipefail
 
@@ -10,7 +12,9 @@ STATE=${MAESTRO_STATE_DIR:-$PWD/.cache/services}
 PLUGINS=/usr/local/lib/docker/cli-plugins
 
 need=()
-for pair in nginx:nginx haproxy:haproxy dockerd:docker.io busybox:busybox-static skopeo:skopeo socat:socat curl:curl; do
+for pair in nginx:nginx haproxy:haproxy dockerd:docker.io busybox:busybox-static skopeo:skopeo socat:socat curl:curl \
+            prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
+            prometheus-pushgateway:prometheus-pushgateway prometheus-node-exporter:prometheus-node-exporter; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 

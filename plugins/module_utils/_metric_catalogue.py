@@ -1,0 +1,71 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every metric the collection writes: its name, type, help and the labels it may carry.
+
+One home for the names, so that the writer refuses anything else, and the alert rules, the dashboard
+and docs/metrics.md are made from the same list. Prometheus naming: one prefix, base units (seconds),
+``_total`` only on counters, ``_info`` for metadata. Labels are few and bounded: the tag and the commit
+appear only on ``maestro_release_info``; ``source`` names the procedure that wrote a verification
+(so that two writers never write the same series), ``kind`` and ``artifact`` take values from fixed
+sets listed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "maestro_"
+
+# the procedures that write metrics; each writes its own file (textfile) or group (Pushgateway)
+WRITERS = ("watch", "verify", "deploy", "rollback", "drill")
+RESULTS = ("pass", "fail")
+DRIFT_KINDS = ("tag_moved", "tag_deleted", "tag_recreated", "branch", "running", "unknown")
+ARTIFACTS = ("live_release_store", "live_app_hosts", "rollback_release_store", "rollback_app_hosts",
+             "ci_artifacts", "release_assets")
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    type: str  # counter or gauge
+    help: str
+    labels: tuple[str, ...] = ("environment",)
+    # label -> the values it may take; a label not listed here takes any valid text
+    values: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+_ENV = ("environment",)
+_SOURCE = (("source", WRITERS),)
+
+SPECS = {spec.name: spec for spec in (
+    Spec("maestro_release_info", "gauge", "The release the watch proved serving: always 1, the tag and commit as labels.",
+         ("environment", "tag", "commit")),
+    Spec("maestro_release_live_since_timestamp_seconds", "gauge", "When the live release went live (the ledger's record)."),
+    Spec("maestro_watch_window_open", "gauge", "1 while the live release is inside its post-GA watch window, else 0."),
+    Spec("maestro_watch_window_end_timestamp_seconds", "gauge", "When the live release's post-GA watch window closes."),
+    Spec("maestro_watch_interval_seconds", "gauge", "How often the watch is due now: its close interval inside the window, else daily."),
+    Spec("maestro_watch_last_run_timestamp_seconds", "gauge", "When the watch last ran to the end, green or red."),
+    Spec("maestro_watch_ok", "gauge", "1 when the watch's last run found everything green, else 0 (unknown is 0)."),
+    Spec("maestro_watch_runs_total", "counter", "Watch runs, by result.", ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_verify_runs_total", "counter", "Verifications, by result and by the procedure that ran them.",
+         ("environment", "source", "result"), (("result", RESULTS),) + _SOURCE),
+    Spec("maestro_verify_ok", "gauge", "1 when the last verification passed, else 0.", ("environment", "source"), _SOURCE),
+    Spec("maestro_verify_duration_seconds", "gauge", "How long the last verification took.", ("environment", "source"), _SOURCE),
+    Spec("maestro_verify_last_success_timestamp_seconds", "gauge", "When a verification last passed.", ("environment", "source"), _SOURCE),
+    Spec("maestro_evidence_missing_files", "gauge", "Evidence files or records of the live release that are missing or incomplete."),
+    Spec("maestro_release_drift", "gauge", "Drift findings by kind; kind unknown counts the checks that could not be made.",
+         ("environment", "kind"), (("kind", DRIFT_KINDS),)),
+    Spec("maestro_artifact_available", "gauge", "1 when the artifact set is complete and reachable, else 0.",
+         ("environment", "artifact"), (("artifact", ARTIFACTS),)),
+    Spec("maestro_artifact_expiry_timestamp_seconds", "gauge", "The earliest expiry among the artifact set's hosted files.",
+         ("environment", "artifact"), (("artifact", ARTIFACTS),)),
+    Spec("maestro_ci_queued_workflow_runs", "gauge", "CI workflow runs queued now, not counting the stuck ones."),
+    Spec("maestro_ci_stuck_workflow_runs", "gauge", "CI workflow runs queued for longer than the stuck floor."),
+    Spec("maestro_ci_queued_jobs", "gauge", "CI jobs queued now."),
+    Spec("maestro_time_to_green_seconds", "gauge", "The last switch's time to green: from its start until the proxy served the new release."),
+    Spec("maestro_deploys_total", "counter", "Deploys, by result.", ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_rollbacks_total", "counter", "Rollbacks, by result.", ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_restore_drill_time_to_green_seconds", "gauge", "The last restore drill's time to green."),
+    Spec("maestro_restore_drill_last_success_timestamp_seconds", "gauge", "When a restore drill last ended green."),
+    Spec("maestro_restore_drills_total", "counter", "Restore drills, by result.", ("environment", "result"), (("result", RESULTS),)),
+)}
