@@ -16,8 +16,11 @@ from dataclasses import dataclass
 
 PREFIX = "maestro_"
 
-# the procedures that write metrics; each writes its own file (textfile) or group (Pushgateway)
-WRITERS = ("watch", "verify", "deploy", "rollback", "drill")
+# the procedures that write metrics; each writes its own file (textfile) or group (Pushgateway) an environment.
+# deploy and rollback are one writer, the switch, since both set the environment's last time to green
+WRITERS = ("watch", "verify", "switch", "drill")
+# the procedures that verify: the label that keeps their verification series apart
+SOURCES = ("watch", "verify", "deploy", "rollback", "drill")
 RESULTS = ("pass", "fail")
 DRIFT_KINDS = ("tag_moved", "tag_deleted", "tag_recreated", "branch", "running", "unknown")
 ARTIFACTS = ("live_release_store", "live_app_hosts", "rollback_release_store", "rollback_app_hosts",
@@ -35,7 +38,7 @@ class Spec:
 
 
 _ENV = ("environment",)
-_SOURCE = (("source", WRITERS),)
+_SOURCE = (("source", SOURCES),)
 
 SPECS = {spec.name: spec for spec in (
     Spec("maestro_release_info", "gauge", "The release the watch proved serving: always 1, the tag and commit as labels.",

@@ -17,6 +17,7 @@ import signal
 import sys
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
@@ -58,22 +59,25 @@ def die_with_parent() -> None:
 
 
 def run_here(entry: Entry, args: dict, check_mode: bool, diff: bool) -> dict:
-    """The module's result, from its core called here with the arguments its spec validates."""
+    """The module's result, from its core called here with the arguments its spec validates.
+
+    As AnsibleModule does on the target, every value of a no_log option is masked wherever it appears in the result."""
     spec = dict(entry.spec)
     validator = ArgumentSpecValidator(spec.pop("argument_spec"), **spec)
     validated = validator.validate(dict(args))
+    secrets = set(validated._no_log_values) | set(entry.secrets(args) if entry.secrets else [])  # pylint: disable=protected-access
     if validated.error_messages:
-        return {"failed": True, "msg": "; ".join(validated.error_messages)}
+        return remove_values({"failed": True, "msg": "; ".join(validated.error_messages)}, secrets)
     try:
         outcome = entry.run(validated.validated_parameters, check_mode, diff)
     except TaskFailed as exc:
-        return {**exc.result, "failed": True, "msg": str(exc)}
+        return remove_values({**exc.result, "failed": True, "msg": str(exc)}, secrets)
     except ConductorError as exc:
-        return {"failed": True, "msg": str(exc)}
+        return remove_values({"failed": True, "msg": str(exc)}, secrets)
     result = dict(outcome.result)
     if outcome.warnings:
         result["warnings"] = list(outcome.warnings)
-    return result
+    return remove_values(result, secrets)
 
 
 class ControllerAction(ActionBase):
