@@ -1,8 +1,8 @@
-"""A local stand-in for the hosted git services' tag protection APIs, on loopback.
+"""A local stand-in for the hosted git services' APIs, on loopback: tag protection, GitHub Actions, GitHub Releases.
 
 GitHub, GitLab and Gitea cannot be reached from the machines these tests run on, so their clients
-are tested against this server. It implements the documented endpoints the tag_protection module
-uses, with their status codes and the shape of their answers:
+are tested against this server. It implements the documented endpoints the tag_protection and
+ci_watch modules use, with their status codes and the shape of their answers:
 
 - GitHub: repository rulesets, ``/repos/{owner}/{repo}/rulesets[/{id}]`` (GET list of summaries,
   GET one in full, POST 201, PUT 200, DELETE 204), ``Authorization: Bearer``. Errors are GitHub's
@@ -18,7 +18,26 @@ uses, with their status codes and the shape of their answers:
   protection already exist", both allow lists empty answers 400, and teams are applied only on
   a repository an organization owns (on a user's they are dropped without a word).
 
-Tokens: ``admin`` may do everything, ``reader`` may only read (writes answer 403), anything else
+- GitHub Actions, read only: workflow runs, ``/repos/{owner}/{repo}/actions/runs`` (``status`` filter, newest first,
+  ``{"total_count", "workflow_runs"}``; with a filter at most 1,000 runs are listed, as GitHub documents, while
+  ``total_count`` counts them all), a run's jobs, ``.../actions/runs/{run_id}/jobs`` (``filter=latest``, the default:
+  the jobs of the run's latest attempt; ``filter=all``), a run's artifacts, ``.../actions/runs/{run_id}/artifacts``
+  (``name`` filter, ``expired`` and ``expires_at``); an unknown run answers 404. The repository itself,
+  ``/repos/{owner}/{repo}``.
+- GitHub Releases, read only: a release by its tag, ``/repos/{owner}/{repo}/releases/tags/{tag}`` (404 when the tag has
+  no published release), with its ``assets`` (each with ``state`` ``uploaded``, or ``open`` while an upload is unfinished),
+  and a release's assets paged, ``/repos/{owner}/{repo}/releases/{release_id}/assets``. ``embedded_asset_limit`` makes the
+  release object carry only its first N assets (GitHub's docs state no such limit; the client reads the list endpoint
+  when the embedded list may be cut short, and this proves it does).
+- GitHub's lists take ``per_page`` (at most 100, default 30) and ``page``. Every GitHub answer carries the primary rate
+  limit's headers (``x-ratelimit-limit``, ``-remaining``, ``-used``, ``-reset``, ``-resource``); when ``rate_limit``
+  requests have been made it answers 403 with ``x-ratelimit-remaining: 0``, as GitHub does; ``secondary_limit`` (a
+  status and a ``retry-after`` in seconds) makes it answer a secondary rate limit.
+
+With ``tls`` (a certificate and its key) it answers https.
+
+Tokens: ``admin`` may do everything, ``reader`` may only read (writes answer 403), ``contents`` may read everything but
+GitHub Actions (its endpoints answer 403, as for a fine-grained token without the Actions permission), anything else
 answers 401. An unknown repository answers 404. ``drop_writes`` makes writes answer success without
 applying them (to prove the module reads back what it wrote); every request is recorded, with the
 authentication header it carried (to prove where a token went). ``route`` may answer extra headers
@@ -29,22 +48,37 @@ from __future__ import annotations
 
 import itertools
 import json
+import ssl
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ADMIN, READER = "admin-token-3f9a", "reader-token-77c1"
+ADMIN, READER, CONTENTS = "admin-token-3f9a", "reader-token-77c1", "contents-token-5d2e"
 STAMP = "2026-11-27T00:00:00Z"
+GITHUB_FILTERED_LIST_LIMIT = 1000  # GitHub lists at most this many workflow runs for a status filter
+
+
+def iso(epoch: float) -> str:
+    """A time as GitHub writes it: UTC, seconds, Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 class HostedApi:
-    def __init__(self, repositories=("acme/app", "alice/tools"), organizations=("acme",)):
+    def __init__(self, repositories=("acme/app", "alice/tools"), organizations=("acme",), tls: tuple[str, str] | None = None):
         self.repositories, self.organizations = set(repositories), set(organizations)
         self.rulesets: dict[int, dict] = {}  # GitHub, by id
         self.protected_tags: dict[str, dict] = {}  # GitLab, by name
         self.protections: dict[int, dict] = {}  # Gitea, by id
         self.ids = itertools.count(1)
         self.drop_writes = False
+        self.workflow_runs: dict[int, dict] = {}  # GitHub Actions, by run id
+        self.jobs: dict[int, list[dict]] = {}  # by run id, every attempt's
+        self.artifacts: dict[int, list[dict]] = {}  # by run id
+        self.releases: dict[str, dict] = {}  # GitHub Releases, by tag
+        self.embedded_asset_limit: int | None = None
+        self.rate_limit, self.rate_used, self.rate_reset = 5000, 0, int(time.time()) + 3600
+        self.secondary_limit: tuple[int, int] = (0, 0)  # (403 or 429, retry-after seconds); (0, 0): none
         self.requests: list[tuple[str, str]] = []
         self.credentials: list[str] = []  # the authentication header of each request, "" when it had none
         self.lock = threading.Lock()
@@ -76,8 +110,13 @@ class HostedApi:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        if tls:  # (certificate file, key file): https, as the real services answer
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_address[1]}"
+        # a short poll: shutdown() waits up to one poll, and every test stops a server
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -117,19 +156,55 @@ class HostedApi:
     GITHUB_DOCS = "https://docs.github.com/rest/repos/rules"
 
     @classmethod
-    def _github_error(cls, status: int, message: str, errors=None):
-        body = {"message": message, "documentation_url": cls.GITHUB_DOCS, "status": str(status)}
+    def _github_error(cls, status: int, message: str, errors=None, docs: str = ""):
+        body = {"message": message, "documentation_url": docs or cls.GITHUB_DOCS, "status": str(status)}
         if errors is not None:
             body["errors"] = errors
         return status, body
 
     def _github(self, method, segments, headers, body, query):
         token = headers.get("Authorization", "").removeprefix("Bearer ")
-        if token not in (ADMIN, READER):
+        if token not in (ADMIN, READER, CONTENTS):
             return self._github_error(401, "Bad credentials")
-        if token == READER and method != "GET":
+        limited = self._github_rate_limited()
+        if limited:
+            return limited
+        answer = self._github_route(token, method, segments, body, query)
+        self.rate_used += 1
+        return (*answer[:2], {**(answer[2] if len(answer) > 2 else {}), **self._github_rate_headers()})
+
+    def _github_rate_headers(self) -> dict:
+        return {"x-ratelimit-limit": str(self.rate_limit), "x-ratelimit-remaining": str(max(0, self.rate_limit - self.rate_used)),
+                "x-ratelimit-used": str(self.rate_used), "x-ratelimit-reset": str(self.rate_reset), "x-ratelimit-resource": "core"}
+
+    GITHUB_RATE_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
+
+    def _github_rate_limited(self):
+        status, retry_after = self.secondary_limit
+        if status:
+            message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+            return (*self._github_error(status, message, docs=self.GITHUB_RATE_DOCS), {"retry-after": str(retry_after)})
+        if self.rate_used >= self.rate_limit:
+            return (*self._github_error(403, "API rate limit exceeded for user ID 1.", docs=self.GITHUB_RATE_DOCS),
+                    self._github_rate_headers())
+        return None
+
+    def _github_route(self, token, method, segments, body, query):
+        if token != ADMIN and method != "GET":
             return self._github_error(403, "Resource not accessible by personal access token")
-        if len(segments) < 4 or segments[0] != "repos" or segments[3] != "rulesets" or "/".join(segments[1:3]) not in self.repositories:
+        if len(segments) < 3 or segments[0] != "repos" or "/".join(segments[1:3]) not in self.repositories:
+            return self._github_error(404, "Not Found")
+        repository = "/".join(segments[1:3])
+        if len(segments) == 3:
+            return 200, {"id": 4242, "name": segments[2], "full_name": repository, "private": True,
+                         "owner": {"login": segments[1]}, "default_branch": "main"}
+        if segments[3] == "actions":
+            if token == CONTENTS:
+                return self._github_error(403, "Resource not accessible by personal access token")
+            return self._github_actions(segments[4:], query)
+        if segments[3] == "releases":
+            return self._github_releases(segments[4:], query)
+        if segments[3] != "rulesets":
             return self._github_error(404, "Not Found")
         if len(segments) == 4:
             if method == "GET":
@@ -171,7 +246,8 @@ class HostedApi:
         for actor in body.get("bypass_actors") or []:
             kind = actor.get("actor_type")
             if kind not in self.GITHUB_ACTOR_TYPES:
-                return self._github_error(422, f"Invalid request.\n\n{json.dumps(kind)} is not a member of {list(self.GITHUB_ACTOR_TYPES)}.")
+                return self._github_error(422, f"Invalid request.\n\n{json.dumps(kind)} is not a member of "
+                                               f"{list(self.GITHUB_ACTOR_TYPES)}.")
             if kind not in ("OrganizationAdmin", "DeployKey") and not isinstance(actor.get("actor_id"), int):
                 return self._github_error(422, f"Invalid request.\n\nactor_id is required for actor_type {kind}.")
             if actor.get("bypass_mode", "always") not in ("always", "pull_request", "exempt"):
@@ -193,6 +269,104 @@ class HostedApi:
                 "conditions": body.get("conditions", {}), "rules": rules, "bypass_actors": actors,
                 "current_user_can_bypass": "always", "_links": {"self": {"href": f"/repos/{repository}/rulesets/{ident}"}},
                 "created_at": STAMP, "updated_at": STAMP}
+
+    # --- GitHub Actions and Releases --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _github_page(items: list, query: dict) -> list:
+        size, page = min(int(query.get("per_page", 30)), 100), int(query.get("page", 1))
+        return items[(page - 1) * size:page * size]
+
+    def add_run(self, status: str, created: float, jobs=(), attempt: int = 1, started: float | None = None) -> int:
+        """A workflow run queued at ``created`` (epoch seconds), its latest attempt started at ``started``, with jobs given as
+        (status, created) pairs of that attempt; its id."""
+        ident = 7_000_000 + next(self.ids)
+        self.workflow_runs[ident] = {
+            "id": ident, "name": "CI", "node_id": f"WFR_{ident}", "head_branch": "main", "head_sha": "a" * 40,
+            "path": ".github/workflows/ci.yml", "run_number": ident % 100_000, "event": "push", "display_title": "CI",
+            "status": status, "conclusion": None, "workflow_id": 161335, "run_attempt": attempt,
+            "url": f"https://api.github.com/repos/acme/app/actions/runs/{ident}",
+            "html_url": f"https://github.com/acme/app/actions/runs/{ident}",
+            "created_at": iso(created), "updated_at": iso(started or created), "run_started_at": iso(started or created)}
+        self.jobs[ident] = []
+        for job_status, job_created in jobs:
+            self.add_job(ident, job_status, job_created, attempt)
+        return ident
+
+    def add_job(self, run_id: int, status: str, created: float, attempt: int = 1) -> None:
+        ident = 9_000_000 + next(self.ids)
+        self.jobs[run_id].append({
+            "id": ident, "run_id": run_id, "run_attempt": attempt, "node_id": f"CR_{ident}", "head_sha": "a" * 40,
+            "status": status, "conclusion": None, "name": f"build ({ident})", "labels": ["ubuntu-latest"],
+            "created_at": iso(created), "started_at": iso(created), "completed_at": None,
+            "runner_id": None, "runner_name": None, "workflow_name": "CI"})
+
+    def add_artifact(self, run_id: int, name: str, expires: float, expired: bool = False) -> None:
+        ident = 3_000_000 + next(self.ids)
+        self.artifacts.setdefault(run_id, []).append({
+            "id": ident, "node_id": f"MDg6QXJ0aWZhY3Q{ident}", "name": name, "size_in_bytes": 1024, "expired": expired,
+            "url": f"https://api.github.com/repos/acme/app/actions/artifacts/{ident}",
+            "archive_download_url": f"https://api.github.com/repos/acme/app/actions/artifacts/{ident}/zip",
+            "created_at": STAMP, "updated_at": STAMP, "expires_at": iso(expires), "digest": "sha256:" + "0" * 64,
+            "workflow_run": {"id": run_id, "repository_id": 4242, "head_branch": "main", "head_sha": "a" * 40}})
+
+    def add_release(self, tag: str, assets=(), draft: bool = False) -> dict:
+        """A release of ``tag`` with assets given as names, or (name, state) pairs."""
+        ident = next(self.ids)
+        release = {"id": ident, "node_id": f"RE_{ident}", "tag_name": tag, "target_commitish": "main", "name": tag,
+                   "draft": draft, "prerelease": False, "created_at": STAMP, "published_at": None if draft else STAMP,
+                   "url": f"https://api.github.com/repos/acme/app/releases/{ident}",
+                   "html_url": f"https://github.com/acme/app/releases/tag/{tag}", "body": "", "assets": []}
+        for asset in assets:
+            name, state = (asset, "uploaded") if isinstance(asset, str) else asset
+            number = next(self.ids)
+            release["assets"].append({
+                "id": number, "node_id": f"RA_{number}", "name": name, "label": "", "state": state,
+                "content_type": "application/octet-stream", "size": 2048, "download_count": 0,
+                "url": f"https://api.github.com/repos/acme/app/releases/assets/{number}",
+                "browser_download_url": f"https://github.com/acme/app/releases/download/{tag}/{name}",
+                "created_at": STAMP, "updated_at": STAMP})
+        self.releases[tag] = release
+        return release
+
+    def _github_actions(self, segments, query):
+        if segments == ["runs"]:
+            runs = sorted(self.workflow_runs.values(), key=lambda run: run["id"], reverse=True)  # newest first
+            if "status" in query:
+                runs = [run for run in runs if query["status"] in (run["status"], run["conclusion"])]
+                listed = runs[:GITHUB_FILTERED_LIST_LIMIT]
+            else:
+                listed = runs
+            return 200, {"total_count": len(runs), "workflow_runs": self._github_page(listed, query)}
+        if len(segments) != 3 or segments[0] != "runs" or not segments[1].isdigit() or int(segments[1]) not in self.workflow_runs:
+            return self._github_error(404, "Not Found")
+        run = self.workflow_runs[int(segments[1])]
+        if segments[2] == "jobs":
+            jobs = self.jobs.get(run["id"], [])
+            if query.get("filter", "latest") == "latest":
+                jobs = [job for job in jobs if job["run_attempt"] == run["run_attempt"]]
+            elif query.get("filter") != "all":
+                return self._github_error(422, "Validation Failed", [{"resource": "Job", "field": "filter", "code": "invalid"}])
+            return 200, {"total_count": len(jobs), "jobs": self._github_page(jobs, query)}
+        if segments[2] == "artifacts":
+            artifacts = [a for a in self.artifacts.get(run["id"], []) if query.get("name", a["name"]) == a["name"]]
+            return 200, {"total_count": len(artifacts), "artifacts": self._github_page(artifacts, query)}
+        return self._github_error(404, "Not Found")
+
+    def _github_releases(self, segments, query):
+        published = {tag: release for tag, release in self.releases.items() if not release["draft"]}
+        if len(segments) == 2 and segments[0] == "tags":
+            release = published.get(urllib.parse.unquote(segments[1]))
+            if release is None:
+                return self._github_error(404, "Not Found")
+            if self.embedded_asset_limit is not None:
+                release = {**release, "assets": release["assets"][:self.embedded_asset_limit]}
+            return 200, release
+        if len(segments) == 2 and segments[1] == "assets" and segments[0].isdigit():
+            for release in self.releases.values():
+                if release["id"] == int(segments[0]):
+                    return 200, self._github_page(release["assets"], query)
+        return self._github_error(404, "Not Found")
 
     # --- GitLab protected tags --------------------------------------------------------------------------------------------
 

@@ -2,13 +2,17 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small JSON client for the hosted git services' REST APIs (GitHub, GitLab, Gitea).
 
-Requests go through ``ansible.module_utils.urls.open_url`` (proxies, CA bundles and certificate checks
-as everywhere else in Ansible). The token goes only to the configured origin: the API root must be
-https (plain http only to this machine's loopback, for tests), every request URL is checked to be on
-that origin, and redirects are never followed: a redirect is an error that names where it pointed,
-since following one would carry the token to wherever a server (or whoever answers for it) says.
-The token is sent in a header and never appears in an error: every message is built from the method,
-the path and the status, and anything the server says back has the token masked before it is shown.
+Requests go through ``ansible.module_utils.urls`` (proxies, CA bundles and certificate checks as
+everywhere else in Ansible), with one TLS context a client: building one loads the CA bundle, which
+costs more than a request on loopback, and a watch makes hundreds. The token goes only to the
+configured origin: the API root must be https (plain http only to this machine's loopback, for
+tests), every request URL is checked to be on that origin, and redirects are never followed: a
+redirect is an error that names where it pointed, since following one would carry the token to
+wherever a server (or whoever answers for it) says. The token is sent in a header and never appears
+in an error: every message is built from the method, the path and the status, and anything the
+server says back has the token masked before it is shown. A rate limit (403 or 429 with
+``x-ratelimit-remaining: 0``, a ``retry-after``, or a secondary limit's message) is named as such,
+with when the server takes requests again.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.error import HTTPError, URLError
 
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._urls import strip_credentials
@@ -40,15 +45,44 @@ _STATUS_HINTS = {
     404: "not found: the repository does not exist, the token cannot see it, or the server has no such endpoint",
     409: "conflict: it exists already",
     422: "the server refused the request as invalid",
+    429: "too many requests",
 }
 
 
-class ApiError(ConductorError):
-    """An error answer: ``status`` and what the server said (token masked), for backends that know what it means."""
+@dataclass(frozen=True)
+class RateLimit:
+    """Why a request was refused as over a rate limit, and when to try again (either may be unknown: None)."""
 
-    def __init__(self, message: str, status: int = 0, said: str = ""):
+    retry_after: int | None = None  # seconds, from retry-after
+    reset: int | None = None  # epoch seconds, from x-ratelimit-reset when x-ratelimit-remaining is 0
+
+    def when(self, now: float | None = None) -> str:
+        """When the server takes requests again, as a person reads it."""
+        if self.retry_after is not None:
+            return f"try again in {self.retry_after} s (retry-after)"
+        if self.reset is not None:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.reset))
+            wait = max(0, int(self.reset - (time.time() if now is None else now)))
+            return f"try again after {stamp}, in {wait} s (x-ratelimit-reset)"
+        return "a secondary rate limit: wait at least a minute before trying again"
+
+
+class ApiError(ConductorError):
+    """An error answer: ``status`` and what the server said (token masked), for backends that know what it means;
+    ``where`` is the method and path, ``rate_limit`` set when the refusal was a rate limit."""
+
+    def __init__(self, message: str, status: int = 0, said: str = "", where: str = "", rate_limit: RateLimit | None = None):
         super().__init__(message)
-        self.status, self.said = status, said
+        self.status, self.said, self.where, self.rate_limit = status, said, where, rate_limit
+
+
+@dataclass
+class Listing:
+    """The items of a paged list, the total the server reported (None if it reports none), and whether every page was read."""
+
+    items: list = field(default_factory=list)
+    total_count: int | None = None
+    complete: bool = True
 
 
 @dataclass
@@ -98,18 +132,27 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 class Client:
     """JSON requests to one API root with one token."""
 
-    def __init__(self, service: Service, api_url: str, token: str, validate_certs: bool = True, timeout: int = 30):
+    def __init__(self, service: Service, api_url: str, token: str, validate_certs: bool = True, timeout: int = 30,
+                 token_env: str = "MAESTRO_TAG_PROTECTION_TOKEN"):
         if not token:
-            raise ConductorError(f"token is missing: {service.name} needs an API token (give token, or set MAESTRO_TAG_PROTECTION_TOKEN)")
+            raise ConductorError(f"token is missing: {service.name} needs an API token (give token, or set {token_env})")
         if not _TOKEN_RE.fullmatch(token):  # before use: a control character would end the header early, and its error quote the token
-            raise ConductorError(f"token is invalid: expected one line of printable characters without spaces ({len(token)} characters given)")
+            raise ConductorError("token is invalid: expected one line of printable characters without spaces "
+                                 f"({len(token)} characters given)")
         self.service, self.api_url, self._token = service, validate_api_url(api_url), token
         self.validate_certs, self.timeout = validate_certs, timeout
         # a proxy on the way to loopback would see the token of a plain-http test server
         self._use_proxy = not is_loopback(urllib.parse.urlsplit(self.api_url).hostname or "")
+        self.requests_made = 0
+        self._context = None  # made at the first request, then kept
+        self.rate_limit_remaining: int | None = None  # x-ratelimit-remaining of the last answer that carried it
 
     def _mask(self, text: str) -> str:
         return text.replace(self._token, "********") if self._token else text
+
+    def mask(self, text: str) -> str:
+        """``text`` with the token masked, for messages a caller builds from its own parts."""
+        return self._mask(text)
 
     def _url(self, path: str, query: dict | None) -> str:
         """The request URL, refused unless it is on the API root's origin (the only place the token may go)."""
@@ -128,15 +171,21 @@ class Client:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         where = f"{self.service.name} API {method} {path}"
+        self.requests_made += 1
         try:
-            # never follow a redirect, never add ~/.netrc credentials, and never let the token header travel on
-            response = open_url(url, data=data, headers=headers, method=method, validate_certs=self.validate_certs,
-                                timeout=self.timeout, follow_redirects="none", use_netrc=False, use_proxy=self._use_proxy,
-                                unredirected_headers=[self.service.auth_header])
+            if self._context is None:
+                self._context = make_context(validate_certs=self.validate_certs)
+            # never follow a redirect, never add ~/.netrc credentials, and never let the token header travel on; a Request
+            # of its own each time, as open_url makes one, so that no cookie carries from one request to the next
+            response = Request().open(method, url, data=data, headers=headers, validate_certs=self.validate_certs,
+                                      timeout=self.timeout, follow_redirects="none", use_netrc=False, use_proxy=self._use_proxy,
+                                      unredirected_headers=[self.service.auth_header], context=self._context)
+            self._note_remaining(getattr(response, "headers", None))
             raw = response.read(_MAX_BODY + 1)
         except HTTPError as exc:
+            self._note_remaining(exc.headers)
             if 300 <= exc.code < 400:
-                raise ApiError(self._mask(self._redirected(where, url, exc)), exc.code) from None
+                raise ApiError(self._mask(self._redirected(where, url, exc)), exc.code, where=where) from None
             if exc.code == 404 and missing_ok:
                 return None
             said = ""  # without a readable body, the status alone is the error
@@ -144,11 +193,13 @@ class Client:
                 said = self._mask(_message(exc.read(65536)))
             except Exception:  # pylint: disable=broad-except
                 pass
-            hint = _STATUS_HINTS.get(exc.code, "unexpected answer")
-            raise ApiError(self._mask(f"{where}: {exc.code} {hint}" + (f" (server said: {said})" if said else "")), exc.code, said) from None
+            limit = _rate_limit(exc.code, exc.headers, said)
+            hint = f"rate limit hit: {limit.when()}" if limit else _STATUS_HINTS.get(exc.code, "unexpected answer")
+            raise ApiError(self._mask(f"{where}: {exc.code} {hint}" + (f" (server said: {said})" if said else "")), exc.code, said,
+                           where, limit) from None
         except (URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ApiError(self._mask(f"{where}: {self.api_url} could not be reached: {reason}")) from None
+            raise ApiError(self._mask(f"{where}: {self.api_url} could not be reached: {reason}"), where=where) from None
         if len(raw) > _MAX_BODY:
             raise ApiError(f"{where}: the answer is larger than {_MAX_BODY} bytes")
         if not raw.strip():
@@ -157,6 +208,11 @@ class Client:
             return json.loads(raw.decode("utf-8"))
         except ValueError:
             raise ApiError(f"{where}: the answer is not JSON") from None
+
+    def _note_remaining(self, headers) -> None:
+        remaining = _header_int(headers, "X-RateLimit-Remaining")
+        if remaining is not None:
+            self.rate_limit_remaining = remaining
 
     def _redirected(self, where: str, url: str, exc: HTTPError) -> str:
         location = (exc.headers.get("Location") if exc.headers else "") or ""
@@ -182,6 +238,51 @@ class Client:
                 return items
             previous = answer
         raise ApiError(f"{self.service.name} API GET {path}: more than {_MAX_PAGES * _PER_PAGE} items")
+
+    def list_field(self, path: str, array: str, query: dict | None = None, max_pages: int = _MAX_PAGES,
+                   missing_ok: bool = False) -> Listing | None:
+        """The items of an object's array field, paged (GitHub's ``{"total_count": N, "workflow_runs": [...]}``): pages of 100
+        until a short one, the reported total, or ``max_pages``; ``complete`` is False when the bound ended it first.
+        None for a 404 on the first page when ``missing_ok``."""
+        listing = Listing()
+        for page in range(1, max_pages + 1):
+            answer = self.request("GET", path, query={**(query or {}), "per_page": _PER_PAGE, "page": page}, missing_ok=missing_ok)
+            if answer is None and missing_ok:  # gone: before the first page, or (the list moved) between pages
+                if page == 1:
+                    return None
+                listing.complete = False
+                return listing
+            items = answer.get(array) if isinstance(answer, dict) else None
+            total = answer.get("total_count") if isinstance(answer, dict) else None
+            if not isinstance(items, list) or not (total is None or (isinstance(total, int) and total >= 0)):
+                raise ApiError(f"{self.service.name} API GET {path}: expected an object with a list {array!r} and a count total_count")
+            if page == 1:
+                listing.total_count = total
+            listing.items.extend(items)
+            if len(items) < _PER_PAGE or (listing.total_count is not None and len(listing.items) >= listing.total_count):
+                return listing
+        listing.complete = False
+        return listing
+
+
+def _header_int(headers, name: str) -> int | None:
+    value = headers.get(name) if headers is not None else None
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _rate_limit(status: int, headers, said: str) -> RateLimit | None:
+    """The rate limit a 403 or 429 answer reports, as GitHub documents them: x-ratelimit-remaining 0 (then x-ratelimit-reset
+    says when), a retry-after, or a secondary limit named in its message; None when the refusal is something else."""
+    if status not in (403, 429):
+        return None
+    retry_after = _header_int(headers, "Retry-After")
+    exhausted = _header_int(headers, "X-RateLimit-Remaining") == 0
+    if retry_after is None and not exhausted and "rate limit" not in said.lower():
+        return None
+    return RateLimit(retry_after, _header_int(headers, "X-RateLimit-Reset") if exhausted else None)
 
 
 def _message(raw: bytes) -> str:
