@@ -10,7 +10,7 @@ parameters are validated by the same spec and the result is the same dictionary.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 
@@ -35,10 +35,14 @@ class Outcome:
 class Entry:
     spec: dict                                   # AnsibleModule's keyword arguments, supports_check_mode aside
     run: Callable[[dict, bool, bool], Outcome]   # (params, check_mode, diff) -> Outcome; raises ConductorError
+    # secrets that option values carry besides the no_log options themselves (a token inside a URL): masked everywhere
+    secrets: Optional[Callable[[dict], list]] = None
 
 
 def module_main(module, entry: Entry) -> None:
     """Run ``entry`` with an AnsibleModule's parameters and exit with its result, or fail naming what went wrong."""
+    if entry.secrets:
+        module.no_log_values.update(entry.secrets(module.params))
     try:
         outcome = entry.run(module.params, module.check_mode, module._diff)  # pylint: disable=protected-access
     except TaskFailed as exc:

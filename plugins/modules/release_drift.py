@@ -27,6 +27,9 @@ author:
 extends_documentation_fragment:
   - maestro.conductor.attributes
 attributes:
+  action:
+    support: full
+    description: On the controller itself, an action plugin runs the comparison in Ansible's worker, without starting another Python.
   check_mode:
     support: full
   diff_mode:
@@ -172,8 +175,8 @@ checked:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _drift
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._task import module_main
+from ansible_collections.maestro.conductor.plugins.module_utils._task_drift import ENTRY, secrets
 
 
 class _MaskingModule(AnsibleModule):
@@ -182,46 +185,11 @@ class _MaskingModule(AnsibleModule):
 
     def _load_params(self):
         super()._load_params()
-        for name in ("remote", "version_url"):
-            value = self.params.get(name)
-            self.no_log_values.update(_drift.credential_parts(value if isinstance(value, str) else ""))
+        self.no_log_values.update(secrets({name: value for name, value in self.params.items() if isinstance(value, str)}))
 
 
 def main() -> None:
-    module = _MaskingModule(
-        argument_spec={
-            "repo": {"type": "path", "required": True},
-            "remote": {"type": "str"},
-            "pattern": {"type": "str", "default": "v*"},
-            "releases_root": {"type": "path"},
-            "ledger": {"type": "path"},
-            "environment": {"type": "str"},
-            "protected_branches": {"type": "list", "elements": "str", "default": []},
-            "running_commit": {"type": "str"},
-            "version_url": {"type": "str"},
-            "allow_unknown": {"type": "list", "elements": "str", "default": [], "choices": ["repository", "running_commit"]},
-            "fail_on_drift": {"type": "bool", "default": False},
-        },
-        required_by={"ledger": "environment", "running_commit": "ledger", "version_url": "ledger"},
-        mutually_exclusive=[("running_commit", "version_url")],
-        supports_check_mode=True,
-    )
-    params = module.params
-    for url in (params["remote"], params["version_url"]):  # a token in a URL is masked wherever Ansible shows the result
-        module.no_log_values.update(_drift.credential_parts(url or ""))
-    try:
-        report = _drift.check(params["repo"], params["remote"], params["pattern"], params["releases_root"], params["ledger"],
-                              params["environment"], params["protected_branches"], params["running_commit"] or "", params["version_url"],
-                              params["allow_unknown"])
-    except ConductorError as exc:
-        module.fail_json(msg=_drift.redact_remote(str(exc), params["remote"] or ""))
-    findings = report.findings
-    result = {"changed": False, "findings": [finding.as_dict() for finding in findings], "drifted": bool(findings),
-              "unknown": [finding.message for finding in report.unknown],
-              "checked": {"tags": report.tags, "branches": report.branches, "running_commit": report.running_compared}}
-    if findings and params["fail_on_drift"]:
-        module.fail_json(msg=f"{len(findings)} drift finding(s): " + "; ".join(finding.message for finding in findings), **result)
-    module.exit_json(**result)
+    module_main(_MaskingModule(supports_check_mode=True, **ENTRY.spec), ENTRY)
 
 
 if __name__ == "__main__":
