@@ -38,6 +38,7 @@ COLOURS = ("blue", "green")
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
 _CHUNK = 4 * 1024 * 1024
 _REJECTED = ".rejected"
+CACHE_CHECKS = ("digests", "sizes")
 
 
 @dataclass
@@ -58,6 +59,9 @@ class StageRequest:
     version_path: str = "/version"
     timeout: float = 60.0
     reuse: bool = True
+    # "sizes": only with prove_only (the watch's frequent check of a serving colour): the compose file is hashed (its bytes
+    # are compared with what runs), every other file is checked by size; what runs is proven by the containers' image ids
+    cache_check: str = "digests"
 
     @property
     def project(self) -> str:
@@ -133,6 +137,8 @@ def validate_request(request: StageRequest) -> None:
                              "image tarball (a release made before image ids were recorded is read by release_verify from its tarball)")
     if not 0 < request.timeout <= 3600:
         raise ConductorError(f"timeout {request.timeout} is invalid: expected 1-3600 seconds")
+    if request.cache_check not in CACHE_CHECKS:
+        raise ConductorError(f"cache_check {request.cache_check!r} is invalid: expected one of {', '.join(CACHE_CHECKS)}")
 
 
 # --- the release cache ---------------------------------------------------------------------------------
@@ -246,6 +252,17 @@ def _digest(full: str, keep: bool) -> tuple[str, bytes]:
         return digest.hexdigest(), b""
 
 
+def _size_problem(full: str, size: int) -> str:
+    """Why the file at ``full`` is not a regular single-link file of ``size`` bytes (not followed if a link), or ''."""
+    try:
+        info = os.lstat(full)
+    except OSError as exc:
+        return f"could not be read ({exc.strerror})"
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        return "is not a regular single-link file"
+    return "" if info.st_size == size else f"has {info.st_size} bytes, the verified manifest says {size}"
+
+
 def _set_aside(request: StageRequest, relpath: str) -> str:
     """Move a refused cache file out of the way (kept for whoever investigates); the next run copies it afresh."""
     aside = os.path.join(request.cache_root, _REJECTED, f"{request.tag}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}")
@@ -262,7 +279,9 @@ def check_copy(request: StageRequest, check_mode: bool = False) -> bytes:
         relpath = entry["path"]
         full = os.path.join(request.release_dir, relpath)
         reason = _link_problem(full, request.release_dir)
-        if not reason:
+        if not reason and request.cache_check == "sizes" and relpath != request.compose_file:
+            reason = _size_problem(full, entry["size"])
+        elif not reason:
             try:
                 actual, data = _digest(full, keep=relpath == request.compose_file)
             except (OSError, ConductorError) as exc:
@@ -420,6 +439,8 @@ def stage(docker: Docker, request: StageRequest, check_mode: bool = False, prove
     fail unless the colour already runs exactly the release (the check of a colour that serves traffic).
     """
     validate_request(request)
+    if request.cache_check != "digests" and not prove_only:
+        raise ConductorError("cache_check sizes only proves a colour that runs (state checked): a colour is started from digests")
     started_at = time.monotonic()
     result = StageResult(project=request.project, cache_root=request.cache_root)
     step = "cache"

@@ -32,6 +32,7 @@ SPEC = {
         "reuse": {"type": "bool", "default": True},
         "incoming": {"type": "dict", "default": {}},
         "run_id": {"type": "str", "default": ""},
+        "cache_check": {"type": "str", "default": "digests", "choices": list(_stage.CACHE_CHECKS)},
     },
     "required_if": [("state", "present", ["tag", "commit", "artifacts", "images", "port"]),
                     ("state", "checked", ["tag", "commit", "artifacts", "images", "port"])],
@@ -44,7 +45,8 @@ def request(params: dict) -> _stage.StageRequest:
         artifacts=params["artifacts"], images=params["images"], cache_root=params["cache_root"], port=params["port"],
         compose_file=params["compose_file"], compose_env=params["compose_env"], incoming=params["incoming"],
         probe_address=params["probe_address"], health_path=params["health_path"], version_path=params["version_path"],
-        timeout=float(params["timeout"]), reuse=params["reuse"])
+        timeout=float(params["timeout"]), reuse=params["reuse"],
+        cache_check=params["cache_check"])
 
 
 def run(params: dict, check_mode: bool, _diff: bool) -> Outcome:

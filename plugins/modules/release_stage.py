@@ -121,6 +121,16 @@ options:
     description: Set by the action plugin, never by hand - each cached file's path, and where on the host it was copied to.
     type: dict
     default: {}
+  cache_check:
+    description:
+      - How the cached files are checked. V(digests) hashes every one against the verified manifest.
+      - V(sizes), only with O(state=checked) (a frequent check of a colour that serves, such as the watch's), hashes the
+        compose file and checks every other file's size and that it is a regular single-link file; what runs is then proven
+        by the containers' image ids, health and commit as always. A full re-hash of the copy is a daily verification's task.
+    type: str
+    choices: [digests, sizes]
+    default: digests
+    version_added: 0.3.0
   run_id:
     description: Returned as given (RV(run_id)), so that a caller can tell this run's result from an earlier one's.
     type: str

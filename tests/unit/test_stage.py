@@ -277,3 +277,27 @@ def test_a_container_made_to_look_like_the_colour_is_never_reused(release):
 def test_variables_that_steer_docker_or_compose_are_refused(release, name):
     with pytest.raises(ConductorError, match=f"compose variable {name} would change which engine or which files"):
         _stage.stage(Docker(), replace(release["request"], compose_env={name: "x"}))
+
+
+def test_the_watch_proves_a_running_colour_by_sizes_and_image_ids_and_still_refuses_a_changed_copy(release):
+    """cache_check sizes (the watch's frequent check): the compose file is hashed, the tarball checked by size; a tarball of
+    another size is refused, a changed compose file too; and sizes never start a colour."""
+    staged(release)
+    light = replace(release["request"], cache_check="sizes")
+    proven = _stage.stage(Docker(), light, prove_only=True)
+    assert proven.reused and not proven.changed and proven.image_ids == [release["image_id"]]
+    with pytest.raises(ConductorError, match="only proves a colour that runs"):
+        _stage.stage(Docker(), light)
+    tarball = Path(release["request"].release_dir) / "image.tar"
+    tarball.chmod(0o644)
+    with open(tarball, "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(_stage.StageError, match=r"image.tar has \d+ bytes, the verified manifest says \d+"):
+        _stage.stage(Docker(), light, prove_only=True)
+    compose = Path(release["request"].release_dir) / "compose.yaml"
+    staged(release)
+    compose.chmod(0o644)
+    compose.write_text(compose.read_text() + "# changed\n")
+    with pytest.raises(_stage.StageError, match="compose.yaml has sha256"):
+        _stage.stage(Docker(), light, prove_only=True)
+    staged(release)

@@ -1,0 +1,118 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Is a release still there: every file of it present, whole in size, and its evidence complete.
+
+The watch asks this every few minutes of the live release and of the rollback target, on the release store
+and in every app host's cache; it does not hash (verification does, and the watch verifies the live
+release strictly beside this). A release whose manifest cannot be read is not available: unknown is red.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import asdict, dataclass, field
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path, validate_tag_name
+
+# a GitHub Actions run named in the evidence's ci_run: the watch asks for its artifacts
+_GITHUB_RUN_RE = re.compile(r"/actions/runs/([0-9]{1,20})(?:/|$)")
+
+
+@dataclass
+class Availability:
+    complete: bool = False
+    problems: list[str] = field(default_factory=list)
+    # the release's own files (manifest, evidence, attestation, signature, envelope) and evidence parts that are missing
+    evidence_missing: list[str] = field(default_factory=list)
+    artifacts: list[dict] = field(default_factory=list)
+    ci_run: str = ""
+    ci_run_id: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def size_problem(release_dir: str, relpath: str, size: int) -> str:
+    """Why ``relpath`` in ``release_dir`` is not a regular single-link file of ``size`` bytes (links not followed), or ''."""
+    reason = check_relative_path(relpath)
+    if reason:
+        return f"path {relpath!r} {reason}"
+    try:
+        info = os.lstat(os.path.join(release_dir, relpath))
+    except FileNotFoundError:
+        return f"{relpath} is missing"
+    except OSError as exc:
+        return f"{relpath} could not be read ({exc.strerror})"
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        return f"{relpath} is not a regular single-link file"
+    return "" if info.st_size == size else f"{relpath} has {info.st_size} bytes, the manifest says {size}"
+
+
+def _artifact_list(artifacts: list) -> list[dict]:
+    checked = []
+    for entry in artifacts:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not isinstance(entry.get("size"), int):
+            raise ConductorError(f"artifact {entry!r} is invalid: expected a mapping with a relative path and a size in bytes")
+        checked.append({"path": entry["path"], "size": entry["size"], "sha256": str(entry.get("sha256", ""))})
+    return checked
+
+
+def copy_available(release_dir: str, artifacts: list) -> Availability:
+    """An app host's cached copy: every artifact of the release present and of its size."""
+    result = Availability(artifacts=_artifact_list(artifacts))
+    if not result.artifacts:
+        raise ConductorError("no artifacts given: the copy is checked against the release's manifest, as verification returned it")
+    if not os.path.isdir(release_dir) or os.path.islink(os.path.normpath(release_dir)):
+        result.problems.append(f"{release_dir} is not a directory: the release is not on this host")
+        return result
+    result.problems = [reason for entry in result.artifacts if (reason := size_problem(release_dir, entry["path"], entry["size"]))]
+    result.complete = not result.problems
+    return result
+
+
+def release_available(release_dir: str, tag: str) -> Availability:
+    """A release directory on the release store: its manifest, evidence and signature files, and every artifact by size."""
+    validate_tag_name(tag)
+    # the path as the files' own: file_problem compares each file's real path with it
+    release_dir = os.path.realpath(release_dir)
+    result = Availability()
+    if not os.path.isdir(release_dir):
+        result.problems.append(f"release directory {release_dir} is missing")
+        result.evidence_missing = list(fmt.release_file_names(tag))
+        return result
+    names = dict(zip(("manifest", "evidence", "attestation", "signature", "envelope"), fmt.release_file_names(tag)))
+    result.evidence_missing = [name for name in names.values() if fmt.file_problem(release_dir, name)]
+    try:
+        manifest = fmt.load_manifest(os.path.join(release_dir, names["manifest"]))[0]
+    except (ConductorError, OSError) as exc:
+        result.problems.append(f"the manifest cannot be read ({exc}): which files the release holds is unknown")
+        return result
+    if manifest.get("tag") != tag:
+        result.problems.append(f"the manifest is for tag {manifest.get('tag')}, not {tag}")
+    result.artifacts = _artifact_list(manifest.get("artifacts", []))
+    result.problems += [reason for entry in result.artifacts if (reason := size_problem(release_dir, entry["path"], entry["size"]))]
+    if names["evidence"] not in result.evidence_missing:
+        result.evidence_missing += _evidence_gaps(os.path.join(release_dir, names["evidence"]), result)
+    result.complete = not result.problems
+    return result
+
+
+def _evidence_gaps(path: str, result: Availability) -> list[str]:
+    """What the evidence bundle lacks that the runbook asks of it: pre-release checks that ran, and the CI run."""
+    try:
+        evidence = fmt.load_document(path, fmt.EVIDENCE_SCHEMA, "evidence")[0]
+    except (ConductorError, OSError) as exc:
+        return [f"evidence unreadable ({str(exc)[:200]})"]
+    gaps = []
+    if not [check for check in evidence["checks"] if check["result"] != "skip"]:
+        gaps.append("evidence records no pre-release check that ran")
+    result.ci_run = evidence.get("ci_run", "")
+    if not result.ci_run:
+        gaps.append("evidence names no CI run")
+    elif match := _GITHUB_RUN_RE.search(result.ci_run):
+        result.ci_run_id = match.group(1)
+    return gaps
