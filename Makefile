@@ -31,6 +31,8 @@ playbook = $(BIN)/ansible-playbook -i $(INVENTORY) $(PLAYBOOK_ARGS)
 .PHONY: help
 help:
 	@echo "make demo                          demo releases and proxy, a broken release live, then the rollback"
+	@echo "make demo-watch                    the demo watched: Prometheus and Alertmanager on loopback, the verification alert"
+	@echo "                                   firing while a tampered release is live, resolved after the rollback"
 	@echo "make demo-down                     stop the demo: its blue and green stacks, its nginx and HAProxy"
 	@echo "make test                          unit, sanity, lint and integration tests"
 	@echo "make deploy TAG=...                verify, deploy to the idle colour, flip, confirm, record"
@@ -46,6 +48,9 @@ help:
 	@echo "make check-drift [REMOTE=...]      release tags moved, deleted or re-created; branches not at the release; the running"
 	@echo "                                   commit off the live tag; red on any, and on what it cannot check [BRANCHES=main,release"
 	@echo "                                   FAIL_ON_DRIFT=false ALLOW_MISSING_REPOSITORY=true ALLOW_UNKNOWN_RUNNING_COMMIT=true]"
+	@echo "make watch                         the post-GA watch: the live release verified, proven running, available, no drift;"
+	@echo "                                   metrics for node_exporter's textfile collector (.demo/metrics) or a Pushgateway"
+	@echo "make status                        one screen: live release, last verification, pass rate, time-to-green, drift, alerts"
 	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
@@ -72,6 +77,10 @@ services: setup
 demo: services
 	$(playbook) demo/main.yml
 
+.PHONY: demo-watch
+demo-watch: services
+	$(playbook) demo/watch.yml
+
 # the demo's blue and green stacks and its proxies stopped; its files under .demo/ stay, and make demo
 # starts afresh
 .PHONY: demo-down
@@ -79,7 +88,8 @@ demo-down:
 	for colour in blue green; do docker compose --project-name "$${DEMO_ENVIRONMENT:-demo}-$$colour" down --timeout 5; done
 	demo="$${DEMO_DIR:-$(CURDIR)/.demo}"; \
 	  if [ -f "$$demo/nginx/nginx.pid" ]; then nginx -c "$$demo/nginx/nginx.conf" -s quit || true; fi; \
-	  for pid in "$$demo"/haproxy/*.pid; do [ -f "$$pid" ] && pkill --pidfile "$$pid" haproxy || true; done
+	  for pid in "$$demo"/haproxy/*.pid; do [ -f "$$pid" ] && pkill --pidfile "$$pid" haproxy || true; done; \
+	  if [ -d "$$demo/monitoring/run" ]; then MONITORING_DIR="$$demo/monitoring/run" bash scripts/monitoring.sh stop; fi
 
 .PHONY: deploy rollback
 deploy: services
@@ -112,6 +122,14 @@ check-drift: setup
 	  -e $(call extra_vars,drift_remote=REMOTE protected_branches=BRANCHES fail_on_drift=FAIL_ON_DRIFT \
 	                       drift_allow_missing_repository=ALLOW_MISSING_REPOSITORY drift_allow_unknown_running_commit=ALLOW_UNKNOWN_RUNNING_COMMIT)
 
+.PHONY: watch
+watch: setup
+	$(playbook) playbooks/watch.yml
+
+.PHONY: status
+status: setup
+	$(playbook) playbooks/status.yml
+
 .PHONY: verify-release verify-release-strict
 verify-release verify-release-strict: setup
 	@test -n "$${TAG:-}" || { echo "TAG is required: make $@ TAG=v1.2.3" >&2; exit 2; }
@@ -119,6 +137,13 @@ verify-release verify-release-strict: setup
 	  -e $(call extra_vars,tag=TAG repo=REPO release_dir=RELEASE_DIR allowed_signers=ALLOWED_SIGNERS expected_commit=EXPECTED_COMMIT \
 	                       allow_unsigned=ALLOW_UNSIGNED) \
 	  -e '{"strict": $(if $(filter verify-release-strict,$@),true,false)}'
+
+# the committed renders of the monitoring code: docs/metrics.md and the role's default dashboard (a test checks they match)
+.PHONY: monitoring-files
+monitoring-files: setup
+	PYTHONPATH=.collections $(PY) -c 'from ansible_collections.maestro.conductor.plugins.module_utils import _alert_rules as a, _dashboard as d; \
+	  open("docs/metrics.md", "w").write(a.metrics_markdown()); \
+	  open("roles/monitoring/files/maestro-release-health.json", "w").write(d.dashboard_json(d.dashboard()))'
 
 .PHONY: build
 build: setup

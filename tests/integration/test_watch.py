@@ -1,0 +1,249 @@
+"""The post-GA watch end to end, on real parts: the demo behind a real nginx and docker engine, the watch's metrics in
+node_exporter's textfile directory and a real Pushgateway, a real Prometheus evaluating the collection's alert rules,
+and a real Alertmanager delivering to a webhook receiver this test runs on loopback.
+
+The rules are the generated ones with one change, said here: every ``for:`` is cut to 0 s, so that an alert fires on
+the first evaluation after the scrape (the durations themselves are proven by ``promtool test rules``, tests/prometheus).
+Ports 19400-19409.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _alert_rules, _dashboard
+from tests.hosted_api import READER, HostedApi
+from tests.integration.demo_env import ROOT, Env, out, tear_down
+
+PROMETHEUS, PUSHGATEWAY, ALERTMANAGER, NODE_EXPORTER, WEBHOOK = 19400, 19401, 19403, 19404, 19405
+ENVIRONMENT = "iwatch"
+
+
+class Webhook:
+    """Alertmanager's webhook receiver: every notification it posts, as JSON."""
+
+    def __init__(self, port: int):
+        self.received: list[dict] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (the http.server name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alerts(self, name: str, status: str) -> list[dict]:
+        return [alert for note in self.received for alert in note.get("alerts", [])
+                if alert["labels"].get("alertname") == name and alert["status"] == status
+                and alert["labels"].get("environment") == ENVIRONMENT]
+
+
+def api(port: int, path: str, **query: str) -> dict:
+    url = f"http://127.0.0.1:{port}{path}" + ("?" + urllib.parse.urlencode(query) if query else "")
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)["data"]
+
+
+def value(query: str) -> float | None:
+    result = api(PROMETHEUS, "/api/v1/query", query=query)["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def wait_for(what: str, predicate, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def firing(name: str) -> list[dict]:
+    return [a for a in api(PROMETHEUS, "/api/v1/alerts")["alerts"]
+            if a["labels"].get("alertname") == name and a["labels"].get("environment") == ENVIRONMENT and a["state"] == "firing"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """`make demo-watch` in its own directory and ports: the monitoring stack, the story watched, v1.1.0 live at the end.
+
+    Then the rules Prometheus loaded are replaced by the same rules with every ``for:`` cut to 0 s, and reloaded."""
+    env = Env(tmp_path_factory.mktemp("iwatch"), ENVIRONMENT)
+    webhook = Webhook(WEBHOOK)
+    env.vars.update({"PROMETHEUS_PORT": str(PROMETHEUS), "PUSHGATEWAY_PORT": str(PUSHGATEWAY), "ALERTMANAGER_PORT": str(ALERTMANAGER),
+                     "NODE_EXPORTER_PORT": str(NODE_EXPORTER), "WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK}/alerts",
+                     "ALERTMANAGER_GROUP_INTERVAL": "1s", "ALERTMANAGER_REPEAT_INTERVAL": "1h"})
+    env.demo_run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "demo-watch"], env=env.env(), capture_output=True,
+                                  text=True, timeout=900, check=False)
+    env.webhook = webhook
+    (env.root / "demo-watch.log").write_text(env.demo_run.stdout + env.demo_run.stderr)  # for whoever reads a failure
+    try:
+        assert env.demo_run.returncode == 0, out(env.demo_run)[-3000:]
+        rules = _alert_rules.rules({"environments": [ENVIRONMENT], "stale_grace_seconds": 1})
+        for group in rules["groups"]:
+            for rule in group["rules"]:
+                rule["for"] = "0s"
+        (env.root / "monitoring" / "rules" / "maestro.rules").write_text(yaml.safe_dump(rules, sort_keys=False))
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{PROMETHEUS}/-/reload", method="POST"), timeout=10).close()
+        yield env
+    finally:
+        subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "demo-down"], env=env.env(), capture_output=True, timeout=120,
+                       check=False)
+        webhook.server.shutdown()
+        tear_down(env)
+
+
+def test_the_demo_shows_the_verification_alert_firing_then_resolved_after_the_rollback(stack):
+    text = out(stack.demo_run)
+    firing_at = text.index("MaestroVerificationFailed FIRING in Prometheus and held by Alertmanager")
+    rolled_back = text.index("rollback iwatch: v1.2.0 -> v1.1.0")
+    resolved_at = text.index("MaestroVerificationFailed RESOLVED")
+    assert firing_at < rolled_back < resolved_at
+    assert "strict verification of the live v1.2.0 FAILED (failed checks: artifacts" in text
+    assert text.count("GREEN: verified strictly") == 2  # before the broken release, and after the rollback
+    # Alertmanager delivered it to the receiver the demo was given, and told it when it resolved
+    assert stack.webhook.alerts("MaestroVerificationFailed", "firing") and stack.webhook.alerts("MaestroVerificationFailed", "resolved")
+    # the edit was undone: the broken release verifies again (it stays quarantined)
+    assert not (stack.root / "sbom-v1.2.0.signed").exists()
+
+
+def watch(env: Env, *extra: str) -> subprocess.CompletedProcess:
+    return env.playbook("playbooks/watch.yml", *extra)
+
+
+def test_a_green_watch_is_scraped_and_nothing_fires(stack):
+    done = watch(stack)
+    assert done.returncode == 0, out(done)[-3000:]
+    text = out(done)
+    assert f"{ENVIRONMENT}: v1.1.0 ({stack.commit('v1.1.0')[:12]}) live since" in text and "GREEN: verified strictly" in text
+    wait_for("the watch's verdict in Prometheus", lambda: value(f'maestro_watch_ok{{environment="{ENVIRONMENT}"}}') == 1)
+    info = api(PROMETHEUS, "/api/v1/query", query=f'maestro_release_info{{environment="{ENVIRONMENT}"}}')["result"]
+    assert [(i["metric"]["tag"], i["metric"]["commit"]) for i in info] == [("v1.1.0", stack.commit("v1.1.0"))]
+    assert value('node_textfile_scrape_error{job="node"}') == 0
+    time.sleep(3)  # a few evaluations
+    assert not firing("MaestroVerificationFailed") and not firing("MaestroReleaseDrift")
+
+
+def test_a_live_release_tampered_on_disk_fires_the_verification_alert_until_it_is_fixed(stack):
+    sbom = stack.root / "releases" / "v1.1.0" / "sbom.spdx.json"
+    original = sbom.read_bytes()
+    sbom.write_bytes(original.replace(b"{", b"{ ", 1))
+    try:
+        done = watch(stack)
+        assert done.returncode != 0
+        text = out(done)
+        assert "strict verification of the live v1.1.0 FAILED (failed checks: artifacts" in text, text[-3000:]
+        assert "watch of iwatch: RED" in text
+        alert = wait_for("MaestroVerificationFailed firing", lambda: firing("MaestroVerificationFailed"))[0]
+        assert alert["labels"]["severity"] == "critical" and alert["annotations"]["runbook_url"].endswith("#maestroverificationfailed")
+        delivered = wait_for("the webhook to receive it", lambda: stack.webhook.alerts("MaestroVerificationFailed", "firing"))
+        assert "failed verification" in delivered[0]["annotations"]["summary"]
+        # a release that failed is not named as serving
+        assert api(PROMETHEUS, "/api/v1/query", query=f'maestro_release_info{{environment="{ENVIRONMENT}"}}')["result"] == []
+    finally:
+        sbom.write_bytes(original)
+    fixed = watch(stack)
+    assert fixed.returncode == 0, out(fixed)[-3000:]
+    wait_for("the alert to resolve", lambda: not firing("MaestroVerificationFailed"))
+    wait_for("the webhook to be told it resolved", lambda: stack.webhook.alerts("MaestroVerificationFailed", "resolved"))
+
+
+def test_a_moved_release_tag_fires_the_drift_alert_until_it_is_put_back(stack):
+    repo = stack.root / "repo"
+    git = ["git", "-C", str(repo)]
+    before = subprocess.run([*git, "rev-parse", "refs/tags/v1.0.0"], capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([*git, "tag", "-f", "-a", "-m", "moved", "v1.0.0", "v1.2.0^{commit}"], capture_output=True, check=True,
+                   env={**os.environ, "GIT_COMMITTER_NAME": "x", "GIT_COMMITTER_EMAIL": "x@test.invalid"})
+    try:
+        done = watch(stack)
+        assert done.returncode != 0 and "v1.0.0" in out(done)
+        alert = wait_for("MaestroReleaseDrift firing", lambda: firing("MaestroReleaseDrift"))[0]
+        assert alert["labels"]["kind"] in ("tag_moved", "tag_recreated")
+        wait_for("the webhook to receive it", lambda: stack.webhook.alerts("MaestroReleaseDrift", "firing"))
+    finally:
+        subprocess.run([*git, "update-ref", "refs/tags/v1.0.0", before], check=True)
+    fixed = watch(stack)
+    assert fixed.returncode == 0, out(fixed)[-3000:]
+    wait_for("the drift alert to resolve", lambda: not firing("MaestroReleaseDrift"))
+    wait_for("the webhook to be told it resolved", lambda: stack.webhook.alerts("MaestroReleaseDrift", "resolved"))
+
+
+def test_a_watch_that_stops_is_noticed(stack):
+    """Due every 2 s (a close interval for the test): after two missed runs and the 1 s grace, the stopped alert fires;
+    the next run resolves it."""
+    done = watch(stack, "-e", "watch_close_interval=2")
+    assert done.returncode == 0, out(done)[-3000:]
+    wait_for("MaestroWatchStopped firing", lambda: firing("MaestroWatchStopped"), timeout=30)
+    wait_for("MaestroTextfileStale firing", lambda: firing("MaestroTextfileStale"), timeout=30)
+    wait_for("the webhook to receive it", lambda: stack.webhook.alerts("MaestroWatchStopped", "firing"))
+    again = watch(stack)
+    assert again.returncode == 0
+    wait_for("the stopped alert to resolve", lambda: not firing("MaestroWatchStopped"))
+
+
+def test_the_watch_pushes_to_a_pushgateway_and_says_so_when_it_is_down(stack):
+    gateway = f"http://127.0.0.1:{PUSHGATEWAY}"
+    done = watch(stack, "-e", f"maestro_pushgateway_url={gateway}")
+    assert done.returncode == 0, out(done)[-3000:]
+    pushed = wait_for("the pushed group in Prometheus", lambda: api(
+        PROMETHEUS, "/api/v1/query", query=f'push_time_seconds{{job="maestro_watch",environment="{ENVIRONMENT}"}}')["result"])
+    assert "instance" not in pushed[0]["metric"] or pushed[0]["metric"]["instance"] == ""
+    down = watch(stack, "-e", "maestro_pushgateway_url=http://127.0.0.1:19409")
+    assert down.returncode == 0, out(down)[-3000:]
+    assert "metrics NOT pushed to the Pushgateway" in out(down)
+
+
+def test_every_dashboard_panel_has_data(stack):
+    """With a hosted CI (GitHub Actions, stood in for by tests/hosted_api.py: GitHub cannot be reached from here) and a
+    restore drill on record, every panel's query answers with data from the metrics the procedures wrote."""
+    github = HostedApi()
+    try:
+        now = time.time()
+        for minutes in (1, 2, 3):
+            github.add_run("queued", now - minutes * 60, jobs=[("queued", now - minutes * 60)])
+        github.add_run("queued", now - 7200)  # stuck: queued for longer than the floor
+        drill = stack.playbook("playbooks/restore_drill.yml", "-e", "tag=v1.1.0", "-e", "restore_drill_teardown=true")
+        assert drill.returncode == 0, out(drill)[-3000:]
+        done = stack.playbook("playbooks/watch.yml", "-e", "watch_ci_project=acme/app", "-e", f"watch_ci_api_url={github.url}",
+                              env=stack.env(MAESTRO_CI_TOKEN=READER))
+        assert done.returncode == 0, out(done)[-3000:]
+        assert READER not in done.stdout + done.stderr
+        wait_for("the CI queue in Prometheus", lambda: value(f'maestro_ci_queued_workflow_runs{{environment="{ENVIRONMENT}"}}') == 3)
+        assert value(f'maestro_ci_stuck_workflow_runs{{environment="{ENVIRONMENT}"}}') == 1
+        assert value(f'maestro_ci_queued_jobs{{environment="{ENVIRONMENT}"}}') == 3
+        assert value(f'maestro_restore_drills_total{{environment="{ENVIRONMENT}",result="pass"}}') >= 1
+        for title, expr in _dashboard.panel_queries(_dashboard.dashboard(), {"environment": ENVIRONMENT}):
+            wait_for(f"data for panel {title!r}: {expr}", lambda e=expr: api_data(e), timeout=20)
+    finally:
+        github.stop()
+
+
+def api_data(expr: str) -> list:
+    return api(PROMETHEUS, "/api/v1/query", query=expr)["result"]
+
+
+def test_make_status_shows_the_environment(stack):
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "status"], env=stack.env(), capture_output=True,
+                          text=True, timeout=300, check=False)
+    text = out(done)
+    assert done.returncode == 0, text[-3000:]
+    assert f"== {ENVIRONMENT} ==" in text and "live: v1.1.0" in text and "last verification: PASS" in text
+    assert "pass rate:" in text and "last time-to-green:" in text
