@@ -48,7 +48,7 @@ import time
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._watch import judge
+from ansible_collections.maestro.conductor.plugins.module_utils._watch import due, judge, last_run
 
 
 def watch_verdict(observations: dict, now: float | None = None) -> dict:
@@ -58,6 +58,14 @@ def watch_verdict(observations: dict, now: float | None = None) -> dict:
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def watch_due(observations: dict, previous: str = "", now: float | None = None) -> dict:
+    """C(due) and C(reason): whether a scheduled watch runs now, from the ledger and the watch's previous textfile."""
+    try:
+        return due(dict(observations or {}), last_run(previous), time.time() if now is None else float(now))
+    except ConductorError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 class FilterModule:  # pylint: disable=too-few-public-methods
     def filters(self):
-        return {"watch_verdict": watch_verdict}
+        return {"watch_verdict": watch_verdict, "watch_due": watch_due}

@@ -42,6 +42,7 @@ class Status:
     watch: dict = field(default_factory=dict)
     drift: dict = field(default_factory=dict)
     alerts: list[dict] | None = None
+    prometheus: str = ""
     unknown: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -179,6 +180,7 @@ def gather(environment: str, records: list[dict], live: str, live_commit: str, t
         status.unknown += unreadable
         from_metrics(status, samples)
     if prometheus_url:
+        status.prometheus = prometheus_url
         from_prometheus(status, prometheus_url)
     return status
 
@@ -212,7 +214,8 @@ def lines(status: Status, now: float) -> list[str]:
         window = f"; post-GA window open until {_iso(watch['window_end'])}" if watch["window_open"] else "; after the post-GA window"
         out.append(f"watch:              {'GREEN' if watch['ok'] else 'RED'}, last run {_ago(now - watch['last_run'])}{window}")
     if status.alerts is None:
-        out.append("open alerts:        unknown (no Prometheus configured: maestro_prometheus_url)")
+        out.append("open alerts:        unknown (" + ("Prometheus did not answer" if status.prometheus
+                                                      else "no Prometheus configured: maestro_prometheus_url") + ")")
     else:
         out.append("open alerts:        " + (", ".join(f"{a['name']} ({a['severity']}, {a['state']} since {a['since'][:19]})"
                                                        for a in status.alerts) or "none"))

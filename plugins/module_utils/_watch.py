@@ -85,6 +85,38 @@ def went_live(records: list[dict], live: str) -> dict:
     return {}
 
 
+def due(observed: dict, last_run: float | None, now: float) -> dict:
+    """Whether a scheduled watch (run every close interval) should run now: always inside the post-GA window (and when
+    the live release or the last run is unknown); after it, once a day."""
+    window_days = _positive(observed, "window_days", 7)
+    close, daily = _positive(observed, "close_interval", 300), _positive(observed, "daily_interval", DAY)
+    ledger = observed.get("ledger") or {}
+    record = went_live(ledger.get("records", []), ledger.get("live", "")) if ledger.get("live") else {}
+    if not record:
+        return {"due": True, "reason": "the live release or when it went live is unknown"}
+    window_end = parse_time(record["time"]) + window_days * DAY
+    if now < window_end:
+        return {"due": True, "reason": f"inside the post-GA window (until {_iso(window_end)}): every {close} s"}
+    if last_run is None:
+        return {"due": True, "reason": "after the post-GA window, and no earlier run is on record"}
+    # a run one close interval early is on time: the schedule fires every close interval
+    if now - last_run >= daily - close:
+        return {"due": True, "reason": f"after the post-GA window: daily, and the last run was {round(now - last_run)} s ago"}
+    return {"due": False, "reason": f"after the post-GA window (closed {_iso(window_end)}) the watch runs daily; the last run was "
+                                    f"{round(now - last_run)} s ago"}
+
+
+def last_run(exposition: str) -> float | None:
+    """When the watch last ran, from its own textfile (None when there is none, or it cannot be read)."""
+    from ansible_collections.maestro.conductor.plugins.module_utils import _metrics  # only the scheduled path needs it
+    try:
+        samples = _metrics.parse(exposition or "")
+    except ConductorError:
+        return None
+    found = [value for name, _kind, _labels, value in samples if name == "maestro_watch_last_run_timestamp_seconds"]
+    return found[0] if found else None
+
+
 def _positive(observed: dict, name: str, default: int) -> int:
     value = observed.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -212,3 +212,29 @@ def test_the_summary_says_green_or_lists_every_finding():
     assert _watch.judge(green(), NOW).as_dict()["summary"][1].startswith("GREEN")
     red = _watch.judge(green(drift={}, verify={}), NOW).as_dict()
     assert red["summary"][1] == "RED: 2 finding(s)" and len(red["summary"]) == 4
+
+
+# --- the schedule --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window_days, last, expected, words", [
+    (7, NOW - 60, True, "inside the post-GA window (until 2027-01-21T00:00:00Z): every 300 s"),
+    (1, NOW - 3600, False, "runs daily; the last run was 3600 s ago"),
+    (1, NOW - 86400 + 300, True, "daily, and the last run was 86100 s ago"),
+    (1, None, True, "no earlier run is on record"),
+])
+def test_a_scheduled_watch_runs_at_its_close_interval_inside_the_window_then_daily(window_days, last, expected, words):
+    decided = _watch.due(green(window_days=window_days), last, NOW)
+    assert decided["due"] is expected and words in decided["reason"]
+
+
+def test_an_unknown_live_release_is_always_due():
+    assert _watch.due(green(ledger={"live": "", "records": []}), NOW - 10, NOW)["due"]
+
+
+def test_the_last_run_is_read_from_the_watchs_own_textfile():
+    text = ("# HELP maestro_watch_last_run_timestamp_seconds When the watch last ran to the end, green or red.\n"
+            "# TYPE maestro_watch_last_run_timestamp_seconds gauge\n"
+            'maestro_watch_last_run_timestamp_seconds{environment="prod"} 1799990000\n')
+    assert _watch.last_run(text) == 1799990000
+    assert _watch.last_run("") is None and _watch.last_run("garbage") is None
