@@ -50,6 +50,7 @@ help:
 	@echo "                                   FAIL_ON_DRIFT=false ALLOW_MISSING_REPOSITORY=true ALLOW_UNKNOWN_RUNNING_COMMIT=true]"
 	@echo "make watch                         the post-GA watch: the live release verified, proven running, available, no drift;"
 	@echo "                                   metrics for node_exporter's textfile collector (.demo/metrics) or a Pushgateway"
+	@echo "make metrics-remove                an environment out of service: its metrics files and Pushgateway groups removed"
 	@echo "make status                        one screen: live release, last verification, pass rate, time-to-green, drift, alerts"
 	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
@@ -126,6 +127,11 @@ check-drift: setup
 watch: setup
 	$(playbook) playbooks/watch.yml
 
+# an environment taken out of service: its metrics removed from the textfile directory and the Pushgateway
+.PHONY: metrics-remove
+metrics-remove: setup
+	$(playbook) playbooks/metrics_remove.yml
+
 .PHONY: status
 status: setup
 	$(playbook) playbooks/status.yml
@@ -182,8 +188,8 @@ test-molecule: services
 	DEMO_DIR=$(DRILL_DEMO_DIR) $(playbook) demo/make_releases.yml
 	DRILL_DEMO_DIR=$(DRILL_DEMO_DIR) DRILL_APT_CACHE=$(CURDIR)/.cache/drill-apt $(BIN)/molecule test -s restore_drill
 
-.PHONY: bench bench-verify bench-tags bench-rollback bench-drill bench-noop
-bench: bench-verify bench-tags bench-rollback bench-drill
+.PHONY: bench bench-verify bench-tags bench-rollback bench-drill bench-noop bench-watch
+bench: bench-verify bench-tags bench-rollback bench-drill bench-watch
 
 # its own demo environments under .cache/bench (nginx 18380-18382, HAProxy 18390-18392) and a fleet of app hosts
 bench-rollback: services
@@ -194,6 +200,10 @@ bench-drill: services
 	bash scripts/drill_host_image.sh
 	DEMO_DIR=$(DRILL_DEMO_DIR) $(playbook) demo/make_releases.yml
 	DRILL_DEMO_DIR=$(DRILL_DEMO_DIR) $(PY) bench/bench_drill.py
+
+# its own demo environment under .cache/bench-watch (nginx 18370-18372) with a live release of 2 GiB
+bench-watch: services
+	$(PY) bench/bench_watch.py
 
 bench-verify: setup
 	$(PY) bench/bench_verify.py

@@ -204,6 +204,20 @@ def alerts(config: Config | Mapping) -> list[Alert]:
               f"The watch's strict verification of the live release of {_ENV} failed on its last run: what serves traffic is "
               "not the release that was signed and recorded, or it could not be checked.",
               metrics=("maestro_verify_ok",)),
+        Alert("MaestroServingUnproven", "maestro-release", "critical",
+              'maestro_watch_findings{check=~"live|served|hosts"} > 0',
+              f"What serves traffic in {_ENV} is not proven to be the live release ({{{{ $labels.check }}}}).",
+              f"The watch of {_ENV} could not prove that what serves traffic is the verified live release: {{{{ $value }}}} "
+              "finding(s) of its check {{ $labels.check }} (a proxy serving another commit, sending traffic to a server that is "
+              "no app host, or to another colour than the others; an app host not running the release by image id; a ledger "
+              "that does not say what is live).",
+              metrics=("maestro_watch_findings",)),
+        Alert("MaestroWatchRed", "maestro-release", "warning",
+              "maestro_watch_ok == 0",
+              f"The post-GA watch of {_ENV} is red.",
+              f"The watch of {_ENV} found something red, or something it could not check, on every run for 10 minutes; its "
+              "output and maestro_watch_findings name the checks.",
+              for_="10m", metrics=("maestro_watch_ok", "maestro_watch_findings")),
         Alert("MaestroVerificationSlow", "maestro-release", "warning",
               f"maestro_verify_duration_seconds > {latency}",
               f"Verification in {_ENV} takes longer than {latency} s.",
@@ -211,8 +225,7 @@ def alerts(config: Config | Mapping) -> list[Alert]:
               f"the target is under {latency} s.",
               for_="15m", metrics=("maestro_verify_duration_seconds",)),
         Alert("MaestroVerificationPassRateLow", "maestro-release", "warning",
-              'sum by (environment) (increase(maestro_verify_runs_total{result="pass"}[1d]))\n'
-              "/\nsum by (environment) (increase(maestro_verify_runs_total[1d]))\n< 1",
+              _day_count('result="pass"') + "\n/\n" + _day_count("") + "\n< 1",
               f"Verification pass rate in {_ENV} is below 100% over a day.",
               f"{{{{ $value | humanizePercentage }}}} of the verifications in {_ENV} passed over the last day (every procedure "
               "that verifies counted); the target is 100%.",
@@ -299,6 +312,13 @@ def alerts(config: Config | Mapping) -> list[Alert]:
               "do not reach Prometheus. The alerts built on that metric cannot fire.",
               for_="10m", metrics=c.absent_metrics),
     ]
+
+
+def _day_count(matcher: str) -> str:
+    """Verifications counted over the last day, by environment. increase() never counts a counter's first sample, so a
+    series born within the day (a writer's first failure appears at 1) counts whole instead."""
+    series = f"maestro_verify_runs_total{{{matcher}}}" if matcher else "maestro_verify_runs_total"
+    return f"sum by (environment) (\nsum without () ({series} unless {series} offset 1d)\nor increase({series}[1d])\n)"
 
 
 def _absent(name: str, environment: str) -> str:

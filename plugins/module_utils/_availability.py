@@ -91,6 +91,9 @@ def release_available(release_dir: str, tag: str) -> Availability:
     except (ConductorError, OSError) as exc:
         result.problems.append(f"the manifest cannot be read ({exc}): which files the release holds is unknown")
         return result
+    if manifest.get("format_version", 1) < fmt.ENVELOPE_FORMAT:
+        # as verification reads it: a release made before the envelope existed carries none
+        result.evidence_missing = [name for name in result.evidence_missing if name != names["envelope"]]
     if manifest.get("tag") != tag:
         result.problems.append(f"the manifest is for tag {manifest.get('tag')}, not {tag}")
     result.artifacts = _artifact_list(manifest.get("artifacts", []))

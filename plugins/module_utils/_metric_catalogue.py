@@ -23,6 +23,8 @@ WRITERS = ("watch", "verify", "switch", "drill")
 SOURCES = ("watch", "verify", "deploy", "rollback", "drill")
 RESULTS = ("pass", "fail")
 DRIFT_KINDS = ("tag_moved", "tag_deleted", "tag_recreated", "branch", "running", "unknown")
+# the watch's checks, as its findings name them
+CHECKS = ("live", "served", "verify", "hosts", "availability", "evidence", "rollback_target", "drift", "ci")
 ARTIFACTS = ("live_release_store", "live_app_hosts", "rollback_release_store", "rollback_app_hosts",
              "ci_artifacts", "release_assets")
 
@@ -49,6 +51,8 @@ SPECS = {spec.name: spec for spec in (
     Spec("maestro_watch_interval_seconds", "gauge", "How often the watch is due now: its close interval inside the window, else daily."),
     Spec("maestro_watch_last_run_timestamp_seconds", "gauge", "When the watch last ran to the end, green or red."),
     Spec("maestro_watch_ok", "gauge", "1 when the watch's last run found everything green, else 0 (unknown is 0)."),
+    Spec("maestro_watch_findings", "gauge", "The watch's findings on its last run, by the check that made them (0 for none).",
+         ("environment", "check"), (("check", CHECKS),)),
     Spec("maestro_watch_runs_total", "counter", "Watch runs, by result.", ("environment", "result"), (("result", RESULTS),)),
     Spec("maestro_verify_runs_total", "counter", "Verifications, by result and by the procedure that ran them.",
          ("environment", "source", "result"), (("result", RESULTS),) + _SOURCE),

@@ -7,13 +7,16 @@ the text exposition format 0.0.4 without timestamps, families and samples in a s
 the same bytes and a second run changes nothing. Counters are carried across runs: a run gives increments, and the writer
 adds them to the values it wrote last time for the same writer and environment (read back from its own file, or from its
 Pushgateway group, since an AWX execution environment keeps no files). Once a writer has touched a counter, every
-combination of its bounded labels is written, at 0 until incremented, so that ``increase()`` sees the first failure.
+combination of its bounded labels is written, at 0 until incremented, so that ``increase()`` sees a failure after the
+first run (a writer whose very first run fails has its fail series born at 1: the pass-rate alert counts a series born
+within its day whole).
 Gauges are this run's, but for the ones named in ``keep``: their series from the previous run stay when this run gives
 none (a failed switch has no time to green, and the last one stays the last one).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import errno
@@ -23,6 +26,7 @@ import json
 import math
 import os
 import re
+import stat
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -31,7 +35,7 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.maestro.conductor.plugins.module_utils._api import is_loopback
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write, read_bytes_limited
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
 from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import PREFIX, SOURCES, SPECS, WRITERS, Spec
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Outcome
@@ -269,7 +273,7 @@ def parse(text: str) -> list[tuple[str, str, dict[str, str], float]]:
                       for key, value in _PAIR_RE.findall(sampled.group(2) or "")}
             samples.append((family, kind, labels, float(sampled.group(3))))
         else:
-            raise NotOurs(f"line {number} is not HELP, TYPE and samples of one family as this writer writes them: {line[:120]!r}")
+            raise NotOurs(f"line {number} is not HELP, TYPE and samples of one family as this writer writes them")
     return samples
 
 
@@ -437,23 +441,36 @@ def _aside_path(path: str) -> str:
     return f"{path}.corrupt-{datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}"
 
 
-def _read_previous(path: str, writer: str, environment: str) -> tuple[str, list[Sample], str]:
-    """(text, samples, problem) of the writer's file; problem is why it is not ours ('' when it is, or is missing)."""
+def read_textfile(path: str, writer: str, environment: str) -> tuple[str, list[Sample], str]:
+    """(text, samples, problem) of the writer's file; problem is why it is not ours ('' when it is, or is missing).
+
+    Opened without following a link and without blocking on a pipe: a link to another file, or a device, in a shared
+    textfile directory is never read, and what a file that is not ours holds is never quoted (it may be anyone's)."""
     try:
-        raw = read_bytes_limited(path, _MAX_FILE, "textfile")
-    except ConductorError as exc:
-        if not os.path.exists(path):
-            return "", [], ""
-        return "", [], str(exc)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return "", [], ""
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "", [], "it is a symbolic link"
         raise ConductorError(f"textfile {path} cannot be read: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):  # not set aside: a directory is nobody's stray file
+        os.close(fd)
+        raise ConductorError(f"textfile {path} cannot be read: Is a directory")
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(info.st_mode):
+            return "", [], "it is not a regular file"
+        if info.st_size > _MAX_FILE:
+            return "", [], f"it is larger than {_MAX_FILE} bytes"
+        raw = handle.read(_MAX_FILE + 1)
     try:
         text = raw.decode("utf-8")
         return text, ours(writer, environment, parse(text)), ""
     except UnicodeDecodeError:
         return "", [], "it is not UTF-8"
     except NotOurs as exc:
-        return text, [], str(exc)
+        return "", [], str(exc)
 
 
 def _write_textfile(request: Request, result: Result, gauges: list[Sample], increments: list[Sample], check_mode: bool) -> None:
@@ -471,7 +488,7 @@ def _write_textfile(request: Request, result: Result, gauges: list[Sample], incr
 def _textfile_step(request: Request, result: Result, path: str, gauges: list[Sample], increments: list[Sample], check_mode: bool) -> None:
     """Read, decide and write, under the lock outside check mode."""
     existed = os.path.exists(path)
-    before, previous, problem = _read_previous(path, request.writer, request.environment)
+    before, previous, problem = read_textfile(path, request.writer, request.environment)
     target = result.textfile = Target(path, before=before)
     if problem:
         result.aside = _aside_path(path)
@@ -535,7 +552,11 @@ def _call(gateway: Gateway, method: str, url: str, data: bytes | None = None) ->
 
 
 def _mask(text: str, gateway: Gateway) -> str:
-    return text.replace(gateway.password, "********") if len(gateway.password) >= 4 else text
+    """The password masked, and the basic-auth header value that carries it (a server may echo the request's headers)."""
+    if len(gateway.password) < 4:
+        return text
+    header = base64.b64encode(f"{gateway.username}:{gateway.password}".encode()).decode()
+    return text.replace(header, "********").replace(gateway.password, "********")
 
 
 def read_group(gateway: Gateway, writer: str, environment: str) -> dict | None:

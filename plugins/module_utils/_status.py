@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import urllib.parse
 from dataclasses import dataclass, field
 from urllib.error import HTTPError, URLError
@@ -19,7 +18,7 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _metrics
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, read_bytes_limited
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
 from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import WRITERS
 from ansible_collections.maestro.conductor.plugins.module_utils._urls import has_credentials, strip_credentials
@@ -66,12 +65,15 @@ def read_textfiles(directory: str, environment: str) -> tuple[list[tuple[str, st
     samples, unreadable = [], []
     for writer in WRITERS:
         path = _metrics.textfile_path(directory, writer, environment)
-        if not os.path.exists(path):
-            continue
         try:
-            samples += _metrics.parse(read_bytes_limited(path, 1024 * 1024, f"{writer} metrics").decode("utf-8"))
-        except (ConductorError, OSError, UnicodeDecodeError) as exc:
-            unreadable.append(f"{path}: {exc}")
+            text, _own, problem = _metrics.read_textfile(path, writer, environment)
+        except ConductorError as exc:
+            unreadable.append(str(exc))
+            continue
+        if problem:
+            unreadable.append(f"{path}: {problem}")
+        elif text:
+            samples += _metrics.parse(text)
     return samples, unreadable
 
 
@@ -100,8 +102,10 @@ def from_metrics(status: Status, samples: list) -> None:
     if watch_ok is not None:
         status.verification = {"source": "watch", "ok": bool(watch_ok), "seconds": durations.get("watch")}
     elif oks:
-        source = sorted(oks)[0]
-        status.verification = {"source": source, "ok": bool(oks[source]), "seconds": durations.get(source)}
+        # which procedure verified last is not recorded: each one's last verdict is shown, a failure first
+        sources = sorted(oks, key=lambda source: (bool(oks[source]), source))
+        status.verification = {"source": ", ".join(f"{'PASS' if oks[s] else 'FAIL'} by {s}" for s in sources),
+                               "ok": all(bool(oks[s]) for s in sources), "seconds": None}
     if last:
         status.verification["last_success"] = _iso(last[0])
     runs = _values(samples, "maestro_verify_runs_total")
@@ -160,6 +164,9 @@ def from_prometheus(status: Status, url: str, timeout: float = 5.0) -> None:
         if total > 0:
             status.pass_rate = {"window": "the last day (Prometheus)", "passed": round(by_result.get("pass", 0.0)),
                                 "failed": round(by_result.get("fail", 0.0)), "rate": by_result.get("pass", 0.0) / total}
+        groups = _get(f"{base}/api/v1/rules", timeout).get("groups", [])
+        if not any(rule.get("name", "").startswith("Maestro") for group in groups for rule in group.get("rules", [])):
+            raise ConductorError("it has no Maestro alert rules loaded (roles/monitoring installs them): open alerts are unknown")
         alerts = _get(f"{base}/api/v1/alerts", timeout).get("alerts", [])
         status.alerts = sorted(({"name": a["labels"].get("alertname", "?"), "severity": a["labels"].get("severity", ""),
                                  "state": a.get("state", ""), "since": a.get("activeAt", "")}
@@ -211,10 +218,15 @@ def lines(status: Status, now: float) -> list[str]:
         out.append("drift:              unknown (no watch metrics)")
     watch = status.watch
     if watch:
-        window = f"; post-GA window open until {_iso(watch['window_end'])}" if watch["window_open"] else "; after the post-GA window"
-        out.append(f"watch:              {'GREEN' if watch['ok'] else 'RED'}, last run {_ago(now - watch['last_run'])}{window}")
+        stale = watch["interval"] and now - watch["last_run"] > 2 * watch["interval"]
+        window = (f"; post-GA window open until {_iso(watch['window_end'])}" if watch["window_open"] and watch["window_end"] > now
+                  else "; after the post-GA window")
+        verdict = "STALE (it stopped: what it said is old)" if stale else ("GREEN" if watch["ok"] else "RED")
+        out.append(f"watch:              {verdict}, last run {_ago(now - watch['last_run'])}{window}")
+    else:
+        out.append("watch:              unknown (no watch metrics: run make watch)")
     if status.alerts is None:
-        out.append("open alerts:        unknown (" + ("Prometheus did not answer" if status.prometheus
+        out.append("open alerts:        unknown (" + ("Prometheus: see below" if status.prometheus
                                                       else "no Prometheus configured: maestro_prometheus_url") + ")")
     else:
         out.append("open alerts:        " + (", ".join(f"{a['name']} ({a['severity']}, {a['state']} since {a['since'][:19]})"

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
+from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import CHECKS
+from ansible_collections.maestro.conductor.plugins.module_utils._switch_plan import live_colour as proxy_live_colour
 
 DAY = 86400
 # release_drift's finding kinds -> the metric's
@@ -99,6 +101,11 @@ def due(observed: dict, last_run: float | None, now: float) -> dict:
         return {"due": True, "reason": f"inside the post-GA window (until {_iso(window_end)}): every {close} s"}
     if last_run is None:
         return {"due": True, "reason": "after the post-GA window, and no earlier run is on record"}
+    if last_run < window_end:
+        # the first run after the window: it writes the daily interval the stale alerts then expect
+        return {"due": True, "reason": "the post-GA window has just closed: the first daily run"}
+    if last_run > now + 60:
+        return {"due": True, "reason": f"the last run is recorded {round(last_run - now)} s in the future: the clock moved"}
     # a run one close interval early is on time: the schedule fires every close interval
     if now - last_run >= daily - close:
         return {"due": True, "reason": f"after the post-GA window: daily, and the last run was {round(now - last_run)} s ago"}
@@ -147,8 +154,8 @@ def judge(observed: dict, now: float) -> Verdict:
     verdict.interval = close if verdict.window_open else daily
     observed = {**observed, "proxies": [proxy_observation(r) for r in observed.get("proxies") or []],
                 "hosts": [host_observation(h) for h in observed.get("hosts") or []]}
-    _served(verdict, observed)
     verify_ok = _verification(verdict, observed, now)
+    _served(verdict, observed, str((observed.get("verify") or {}).get("commit") or ""))
     _availability(verdict, observed)
     _drift(verdict, observed)
     _ci(verdict, observed)
@@ -158,29 +165,41 @@ def judge(observed: dict, now: float) -> Verdict:
     verdict.gauge("maestro_watch_last_run_timestamp_seconds", round(now, 3))
     if verdict.live_since:
         verdict.gauge("maestro_release_live_since_timestamp_seconds", round(verdict.live_since, 3))
-    if verdict.live and verdict.commit and verify_ok:
-        # only what the watch proved serving: a release that failed verification is not named as the live one
+    proven = verify_ok and not [f for f in verdict.findings if f.check in ("served", "hosts", "verify", "live")]
+    if verdict.live and verdict.commit and proven:
+        # only what the watch proved serving: verified, served by every proxy, run by every app host
         verdict.gauge("maestro_release_info", 1, tag=verdict.live, commit=verdict.commit)
     verdict.gauge("maestro_watch_ok", int(verdict.ok))
+    for check in CHECKS:
+        verdict.gauge("maestro_watch_findings", sum(1 for f in verdict.findings if f.check == check), check=check)
     verdict.increments.append({"name": "maestro_watch_runs_total", "labels": {"result": "pass" if verdict.ok else "fail"}, "by": 1})
     return verdict
 
 
-def _served(verdict: Verdict, observed: dict) -> None:
-    """What each proxy sends traffic to and what answers through it, against the ledger's live release."""
+def _served(verdict: Verdict, observed: dict, verified_commit: str) -> None:
+    """What each proxy sends traffic to and what answers through it, against the ledger's live release and the commit
+    its verification found (a live record without a commit is itself a finding: what to compare with is unknown)."""
     if not verdict.live:
         return
+    if not verdict.commit:
+        verdict.findings.append(Finding("served", f"the ledger's live record of {verdict.live} names no commit"))
+    expected = verdict.commit or verified_commit
     proxies = observed.get("proxies") or []
     if not proxies:
         verdict.findings.append(Finding("served", "no proxy was observed: what serves traffic is unknown"))
     for proxy in proxies:
         name, served = proxy.get("proxy", "?"), proxy.get("commit", "")
-        if not served:
-            reason = proxy.get("error") or "no answer naming a commit"
-            verdict.findings.append(Finding("served", f"what proxy {name} serves is unknown ({reason})"))
-        elif verdict.commit and served != verdict.commit:
-            verdict.findings.append(Finding("served", f"proxy {name} serves commit {served}, the ledger's live {verdict.live} is "
-                                                      f"{verdict.commit}"))
+        if proxy.get("error"):
+            verdict.findings.append(Finding("served", f"what proxy {name} serves is unknown: {proxy['error']}"))
+        elif not served:
+            verdict.findings.append(Finding("served", f"what proxy {name} serves is unknown (no answer naming a commit)"))
+        else:
+            for commit, whose in ((verdict.commit, f"the ledger's live {verdict.live} is"), (verified_commit, "verification found")):
+                if commit and served != commit:
+                    verdict.findings.append(Finding("served", f"proxy {name} serves commit {served}, {whose} {commit}"))
+                    break
+    if not expected:
+        verdict.findings.append(Finding("served", "no commit to compare what the proxies serve with"))
     colours = sorted({proxy.get("colour") or "none" for proxy in proxies})
     if len(colours) > 1:
         verdict.findings.append(Finding("served", f"the proxies send traffic to different colours ({', '.join(colours)})"))
@@ -243,7 +262,8 @@ def _availability(verdict: Verdict, observed: dict) -> None:
         if bad:
             verdict.findings.append(Finding("hosts", f"the live {verdict.live} is not proven running on every app host: " + "; ".join(bad)))
     if not target.get("tag"):
-        verdict.findings.append(Finding("rollback_target", "no rollback target: " + (target.get("error") or "none was found")))
+        if verdict.live:  # with nothing live, the live finding says it all
+            verdict.findings.append(Finding("rollback_target", "no rollback target: " + (target.get("error") or "none was found")))
         verdict.gauge("maestro_artifact_available", 0, artifact="rollback_release_store")
         verdict.gauge("maestro_artifact_available", 0, artifact="rollback_app_hosts")
         return
@@ -317,11 +337,27 @@ def summary_lines(verdict: Verdict) -> list[str]:
 
 
 def proxy_observation(result: dict) -> dict:
-    """One proxy's observation (a registered M(proxy_flip) loop result without a colour) as the verdict reads it."""
+    """One proxy's read (a registered M(proxy_flip) loop result without a colour) as the verdict reads it.
+
+    The colour is judged as the switch judges it (``_switch_plan.live_colour``): a server that is no app host, a
+    configuration that its answers contradict, or one written but never loaded is an error, never a colour."""
     result = result or {}
-    error = result.get("msg", "") if result.get("failed") or result.get("unreachable") else ""
-    return {"proxy": str(result.get("item", "?")), "colour": result.get("live_colour", "") if not error else "",
-            "commit": result.get("serving_commit", "") if not error else "", "error": error}
+    name = str(result.get("item", "?"))
+    error = result.get("msg", "") or "failed" if result.get("failed") or result.get("unreachable") else ""
+    colour = ""
+    if not error:
+        try:
+            live = proxy_live_colour(name, result.get("observation") or {})
+        except ConductorError as exc:
+            error = str(exc)
+        else:
+            colour = live.colour
+            if live.repair:
+                error = f"proxy {name}: {live.how}"
+            elif not colour:
+                error = f"proxy {name} sends traffic to neither colour"
+    return {"proxy": name, "colour": colour if not error else "", "commit": result.get("serving_commit", "") if not error else "",
+            "error": error}
 
 
 def host_observation(entry: dict) -> dict:

@@ -126,7 +126,8 @@ options:
       - How the cached files are checked. V(digests) hashes every one against the verified manifest.
       - V(sizes), only with O(state=checked) (a frequent check of a colour that serves, such as the watch's), hashes the
         compose file and checks every other file's size and that it is a regular single-link file; what runs is then proven
-        by the containers' image ids, health and commit as always. A full re-hash of the copy is a daily verification's task.
+        by the containers' image ids, health and commit as always. Nothing in the cache is changed (a wrong file is named, not
+        set aside; a stray one is not removed). A copy changed to the same size goes unnoticed until a switch re-hashes it.
     type: str
     choices: [digests, sizes]
     default: digests

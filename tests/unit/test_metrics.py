@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import multiprocessing
 import os
 import shutil
@@ -518,3 +519,25 @@ def test_module_refuses_a_password_without_a_user(tmp_path, monkeypatch):
     out = run(release_metrics, args(tmp_path, pushgateway_url="http://127.0.0.1:1", pushgateway_password="pushgateway-s3cret"),
               monkeypatch)
     assert out.failed and "pushgateway_password" in out.result["msg"] and "pushgateway-s3cret" not in repr(out.result)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_link_or_a_pipe_where_the_textfile_should_be_is_never_read_nor_quoted(tmp_path, kind):
+    """A shared textfile directory: a link to a secret is set aside unread, a pipe never blocks the writer."""
+    secret = tmp_path / "secret"
+    secret.write_text("db_password=hunter2\n")
+    directory = tmp_path / "textfiles"
+    directory.mkdir()
+    path = directory / "maestro_watch_production.prom"
+    if kind == "symlink":
+        path.symlink_to(secret)
+    else:
+        os.mkfifo(path)
+    request = _metrics.Request(writer="watch", environment="production", textfile_dir=str(directory), gateway=None,
+                               gauges=[{"name": "maestro_watch_ok", "labels": {}, "value": 1}], increments=[])
+    result = _metrics.write(request)
+    shown = json.dumps([result.warnings, result.textfile.before, result.textfile.after])
+    assert "hunter2" not in shown
+    assert "is a symbolic link" in shown if kind == "symlink" else "is not a regular file" in shown
+    assert path.is_file() and not path.is_symlink() and 'maestro_watch_ok{environment="production"} 1' in path.read_text()
+    assert secret.read_text() == "db_password=hunter2\n"

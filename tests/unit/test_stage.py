@@ -294,10 +294,18 @@ def test_the_watch_proves_a_running_colour_by_sizes_and_image_ids_and_still_refu
         handle.write(b"x")
     with pytest.raises(_stage.StageError, match=r"image.tar has \d+ bytes, the verified manifest says \d+"):
         _stage.stage(Docker(), light, prove_only=True)
+    # the watch's check changes nothing, not even the wrong file: it is named, and left for whoever investigates
+    assert tarball.stat().st_size == release["request"].artifacts[1]["size"] + 1
+    os.truncate(tarball, release["request"].artifacts[1]["size"])
     compose = Path(release["request"].release_dir) / "compose.yaml"
     staged(release)
     compose.chmod(0o644)
+    original = compose.read_bytes()
     compose.write_text(compose.read_text() + "# changed\n")
     with pytest.raises(_stage.StageError, match="compose.yaml has sha256"):
         _stage.stage(Docker(), light, prove_only=True)
+    compose.write_bytes(original)
+    (Path(release["request"].release_dir) / "stray.txt").write_text("not of the release\n")
+    assert not _stage.stage(Docker(), light, prove_only=True).removed
+    assert (Path(release["request"].release_dir) / "stray.txt").exists()
     staged(release)

@@ -82,6 +82,8 @@ def test_prometheus_gives_the_days_pass_rate_and_the_open_alerts(tmp_path, prome
     url, answers = prometheus
     answers["/api/v1/query"] = {"status": "success", "data": {"result": [
         {"metric": {"result": "pass"}, "value": [NOW, "9"]}, {"metric": {"result": "fail"}, "value": [NOW, "1"]}]}}
+    answers["/api/v1/rules"] = {"status": "success", "data": {"groups": [{"name": "maestro-release", "rules": [
+        {"name": "MaestroReleaseDrift", "type": "alerting"}]}]}}
     answers["/api/v1/alerts"] = {"status": "success", "data": {"alerts": [
         {"labels": {"alertname": "MaestroReleaseDrift", "environment": "prod", "severity": "critical"}, "state": "firing",
          "activeAt": "2027-01-15T02:00:00.123Z"},
@@ -92,11 +94,38 @@ def test_prometheus_gives_the_days_pass_rate_and_the_open_alerts(tmp_path, prome
     assert "open alerts:        MaestroReleaseDrift (critical, firing since 2027-01-15T02:00:00)" in lines
 
 
+def test_a_prometheus_without_the_rules_does_not_say_none_are_open(tmp_path, prometheus):
+    url, answers = prometheus
+    answers["/api/v1/query"] = {"status": "success", "data": {"result": []}}
+    answers["/api/v1/rules"] = {"status": "success", "data": {"groups": []}}
+    answers["/api/v1/alerts"] = {"status": "success", "data": {"alerts": []}}
+    lines = _status.lines(_status.gather("prod", RECORDS, "v1", COMMIT, str(tmp_path), url, NOW), NOW)
+    assert "open alerts:        unknown (Prometheus: see below)" in lines
+    assert any("it has no Maestro alert rules loaded" in line for line in lines)
+    assert not any(line.startswith("open alerts:        none") for line in lines)
+
+
+def test_without_the_watch_each_procedures_last_verdict_is_shown_a_failure_first(tmp_path):
+    write(tmp_path, "switch", [{"name": "maestro_verify_ok", "labels": {"source": "deploy"}, "value": 1}])
+    write(tmp_path, "verify", [{"name": "maestro_verify_ok", "labels": {"source": "verify"}, "value": 0}])
+    lines = _status.lines(_status.gather("prod", RECORDS, "v1", COMMIT, str(tmp_path), "", NOW), NOW)
+    assert "last verification:  FAIL (FAIL by verify, PASS by deploy)" in lines
+    assert "watch:              unknown (no watch metrics: run make watch)" in lines
+
+
+def test_a_watch_that_stopped_is_stale_not_green(tmp_path):
+    write(tmp_path, "watch", [{"name": "maestro_watch_ok", "labels": {}, "value": 1},
+                              {"name": "maestro_watch_last_run_timestamp_seconds", "labels": {}, "value": NOW - 3600},
+                              {"name": "maestro_watch_interval_seconds", "labels": {}, "value": 300}])
+    lines = _status.lines(_status.gather("prod", RECORDS, "v1", COMMIT, str(tmp_path), "", NOW), NOW)
+    assert "watch:              STALE (it stopped: what it said is old), last run 1 h ago; after the post-GA window" in lines
+
+
 def test_a_prometheus_that_does_not_answer_is_unknown(tmp_path, prometheus):
     url, _answers = prometheus
     lines = _status.lines(_status.gather("prod", RECORDS, "v1", COMMIT, str(tmp_path), url, NOW), NOW)
     assert any(line.startswith("unknown:            Prometheus: ") and "answered HTTP 500" in line for line in lines)
-    assert "open alerts:        unknown (Prometheus did not answer)" in lines
+    assert "open alerts:        unknown (Prometheus: see below)" in lines
     with pytest.raises(ConductorError, match="prometheus_url 'http://127.0.0.1:9090/' is invalid"):
         _status.validate_prometheus_url("http://user:secret@127.0.0.1:9090/")
 

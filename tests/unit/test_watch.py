@@ -82,6 +82,15 @@ def records(*events: tuple[str, str, str]) -> list[dict]:
     return [{"event": event, "tag": tag, "time": time, "environment": "prod"} for event, tag, time in events]
 
 
+def proxy(colour: str = "blue", commit: str = COMMIT, name: str = "proxy1", **observation) -> dict:
+    """A registered proxy_flip read: the configuration names ``colour``, ``commit`` answers through it, and only that
+    colour's servers answer it."""
+    answers = {c: [{"url": f"http://app1/{c}", "status": 200, "commit": commit if c == colour else OTHER}] for c in ("blue", "green")}
+    return {"item": name, "live_colour": colour, "serving_commit": commit,
+            "observation": {"config_colour": colour, "config_loaded": True, "serving_status": 200, "serving_commit": commit,
+                            "colour_answers": answers, **observation}}
+
+
 def green(**changes) -> dict:
     """What the watch playbook observes of a healthy environment: v2 live on blue, v1 the rollback target."""
     available = {"complete": True, "problems": [], "evidence_missing": [], "artifacts": [{"path": "a", "size": 1}]}
@@ -90,7 +99,7 @@ def green(**changes) -> dict:
         "ledger": {"live": "v2", "live_commit": COMMIT,
                    "records": records(("deployed", "v1", "2027-01-01T00:00:00Z"), ("deployed", "v2", LIVE_AT),
                                       ("verdict", "v2", "2027-01-14T00:05:00Z"))},
-        "proxies": [{"item": "proxy1", "live_colour": "blue", "serving_commit": COMMIT}],
+        "proxies": [proxy()],
         "target": {"tag": "v1"},
         "verify": {"ok": True, "failed_checks": [], "commit": COMMIT},
         "verify_seconds": 1.25,
@@ -140,8 +149,14 @@ def test_a_rollback_opens_a_window_too():
     ({"verify": {"ok": False, "failed_checks": ["artifacts"]}}, "verify", "strict verification of the live v2 FAILED (failed checks: artifacts)"),
     ({"verify": {"failed": True, "msg": "no such directory"}}, "verify", "FAILED (no such directory)"),
     ({"verify": {}}, "verify", "FAILED (it did not run to a verdict)"),
-    ({"proxies": [{"item": "proxy1", "live_colour": "green", "serving_commit": OTHER}]}, "served", f"proxy proxy1 serves commit {OTHER}"),
-    ({"proxies": [{"item": "proxy1", "live_colour": "blue", "serving_commit": ""}]}, "served", "what proxy proxy1 serves is unknown"),
+    ({"proxies": [proxy("green", OTHER)]}, "served", f"proxy proxy1 serves commit {OTHER}, the ledger's live v2 is {COMMIT}"),
+    ({"proxies": [proxy(), proxy("blue", OTHER, "proxy2")]}, "served", f"proxy proxy2 serves commit {OTHER}"),
+    ({"proxies": [proxy(config_unknown=["127.0.0.1:28123"])]}, "served", "sends traffic to 127.0.0.1:28123, which is no app host"),
+    ({"proxies": [proxy(config_colour="green")]}, "served", "its configuration says green, but it serves commit"),
+    ({"proxies": [proxy(config_loaded=False, config_colour="green")]}, "served", "was written after it last loaded one"),
+    ({"proxies": [{"item": "proxy1", "failed": True, "msg": "connection refused"}]}, "served", "proxy1 serves is unknown: connection refused"),
+    ({"ledger": {"live": "v2", "live_commit": "", "records": records(("deployed", "v2", LIVE_AT))}}, "served", "names no commit"),
+    ({"verify": {"ok": True, "failed_checks": [], "commit": OTHER}}, "served", f"verification found {OTHER}"),
     ({"proxies": []}, "served", "no proxy was observed"),
     ({"hosts": []}, "hosts", "no app host was checked"),
     ({"hosts": [{"host": "app1", "live": {"failed": True, "msg": "image ids differ"}}]}, "hosts", "app1: image ids differ"),
@@ -158,6 +173,13 @@ def test_anything_wrong_or_unknown_is_red_and_named(change, check, words):
     assert any(f.check == check and words in f.message for f in verdict.findings), verdict.findings
     assert gauges(verdict)[("maestro_watch_ok", ())] == 0
     assert {"name": "maestro_watch_runs_total", "labels": {"result": "fail"}, "by": 1} in verdict.increments
+
+
+@pytest.mark.parametrize("change", [{"proxies": [proxy(), proxy("blue", OTHER, "proxy2")]},
+                                    {"hosts": [{"host": "app1", "live": {"failed": True, "msg": "image ids differ"}}]}])
+def test_a_release_not_proven_serving_everywhere_is_not_named_as_the_live_one(change):
+    verdict = _watch.judge(green(**change), NOW)
+    assert not verdict.ok and not [g for g in verdict.gauges if g["name"] == "maestro_release_info"]
 
 
 def test_a_failed_verification_is_counted_and_the_release_not_named_as_serving():
@@ -220,7 +242,9 @@ def test_the_summary_says_green_or_lists_every_finding():
 @pytest.mark.parametrize("window_days, last, expected, words", [
     (7, NOW - 60, True, "inside the post-GA window (until 2027-01-21T00:00:00Z): every 300 s"),
     (1, NOW - 3600, False, "runs daily; the last run was 3600 s ago"),
-    (1, NOW - 86400 + 300, True, "daily, and the last run was 86100 s ago"),
+    (1, 1_799_884_800 + 86400 - 100, True, "the post-GA window has just closed: the first daily run"),
+    (1, NOW + 86400, True, "recorded 86400 s in the future: the clock moved"),
+    (1, NOW - 86400 + 300, True, "the post-GA window has just closed"),
     (1, None, True, "no earlier run is on record"),
 ])
 def test_a_scheduled_watch_runs_at_its_close_interval_inside_the_window_then_daily(window_days, last, expected, words):
@@ -238,3 +262,14 @@ def test_the_last_run_is_read_from_the_watchs_own_textfile():
             'maestro_watch_last_run_timestamp_seconds{environment="prod"} 1799990000\n')
     assert _watch.last_run(text) == 1799990000
     assert _watch.last_run("") is None and _watch.last_run("garbage") is None
+
+
+def test_a_release_made_before_the_envelope_existed_misses_no_evidence(release):
+    """As verification reads it: a format 2 release carries no DSSE envelope, and lacks nothing for it."""
+    release.bundle(checks=[{"name": "unit tests", "result": "pass"}], ci_run="ci#1", manifest_format=2)
+    release.envelope().unlink(missing_ok=True)
+    found = _availability.release_available(str(release.dir), release.tag)
+    assert found.complete and found.evidence_missing == []
+    release.bundle(checks=[{"name": "unit tests", "result": "pass"}], ci_run="ci#1")
+    release.envelope().unlink()
+    assert _availability.release_available(str(release.dir), release.tag).evidence_missing == [release.envelope().name]
