@@ -59,8 +59,10 @@ def set_up() -> None:
         if TAG not in git("tag", "--list", TAG).split():
             git("tag", "-a", "-m", TAG, TAG, "v1.1.0^{commit}")
         rel.mkdir(parents=True, exist_ok=True)
-        for name in ("compose.yaml", "image.tar"):
-            (rel / name).write_bytes((DEMO / "releases" / "v1.1.0" / name).read_bytes())
+        (rel / "image.tar").write_bytes((DEMO / "releases" / "v1.1.0" / "image.tar").read_bytes())
+        # the image the tarball holds, by its own name (the demo's compose file names it by the release's tag)
+        compose = (DEMO / "releases" / "v1.1.0" / "compose.yaml").read_text()
+        (rel / "compose.yaml").write_text(re.sub(r'"maestro-demo/web:\$\{TAG[^}]*\}"', '"maestro-demo/web:v1.1.0"', compose))
         data = rel / "data"
         data.mkdir(exist_ok=True)
         for index in range(FILES):
