@@ -181,7 +181,8 @@ start_one() {
       echo "monitoring: $name ready on $HOST:$(port "$name") (pid $(<"$(pidfile "$name")"), log $log)"
       return 0
     fi
-    if ! running_pid "$name" >/dev/null; then
+    # alive is enough here: until nohup has exec'd the service, its command line is not yet the service's
+    if ! kill -0 "$(<"$(pidfile "$name")")" 2>/dev/null; then
       break
     fi
     sleep 0.2
