@@ -48,7 +48,7 @@ import time
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._watch import due, judge, last_run
+from ansible_collections.maestro.conductor.plugins.module_utils._watch import due, judge
 
 
 def watch_verdict(observations: dict, now: float | None = None) -> dict:
@@ -58,10 +58,10 @@ def watch_verdict(observations: dict, now: float | None = None) -> dict:
         raise AnsibleFilterError(str(exc)) from exc
 
 
-def watch_due(observations: dict, previous: str = "", now: float | None = None) -> dict:
-    """C(due) and C(reason): whether a scheduled watch runs now, from the ledger and the watch's previous textfile."""
+def watch_due(observations: dict, last_run: float | None = None, now: float | None = None) -> dict:
+    """C(due) and C(reason): whether a scheduled watch runs now, from the ledger and when the watch last ran."""
     try:
-        return due(dict(observations or {}), last_run(previous), time.time() if now is None else float(now))
+        return due(dict(observations or {}), None if last_run is None else float(last_run), time.time() if now is None else float(now))
     except ConductorError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 

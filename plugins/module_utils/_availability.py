@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, size_problem
 from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path, validate_tag_name
 
 # a GitHub Actions run named in the evidence's ci_run: the watch asks for its artifacts
@@ -36,20 +35,13 @@ class Availability:
         return asdict(self)
 
 
-def size_problem(release_dir: str, relpath: str, size: int) -> str:
-    """Why ``relpath`` in ``release_dir`` is not a regular single-link file of ``size`` bytes (links not followed), or ''."""
+def _entry_problem(release_dir: str, relpath: str, size: int) -> str:
+    """Why artifact ``relpath`` of ``release_dir`` is not there whole, by its size (nothing hashed), or ''."""
     reason = check_relative_path(relpath)
     if reason:
         return f"path {relpath!r} {reason}"
-    try:
-        info = os.lstat(os.path.join(release_dir, relpath))
-    except FileNotFoundError:
-        return f"{relpath} is missing"
-    except OSError as exc:
-        return f"{relpath} could not be read ({exc.strerror})"
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-        return f"{relpath} is not a regular single-link file"
-    return "" if info.st_size == size else f"{relpath} has {info.st_size} bytes, the manifest says {size}"
+    reason = size_problem(os.path.join(release_dir, relpath), size)
+    return f"{relpath} {reason}" if reason else ""
 
 
 def _artifact_list(artifacts: list) -> list[dict]:
@@ -69,7 +61,7 @@ def copy_available(release_dir: str, artifacts: list) -> Availability:
     if not os.path.isdir(release_dir) or os.path.islink(os.path.normpath(release_dir)):
         result.problems.append(f"{release_dir} is not a directory: the release is not on this host")
         return result
-    result.problems = [reason for entry in result.artifacts if (reason := size_problem(release_dir, entry["path"], entry["size"]))]
+    result.problems = [reason for entry in result.artifacts if (reason := _entry_problem(release_dir, entry["path"], entry["size"]))]
     result.complete = not result.problems
     return result
 
@@ -97,7 +89,7 @@ def release_available(release_dir: str, tag: str) -> Availability:
     if manifest.get("tag") != tag:
         result.problems.append(f"the manifest is for tag {manifest.get('tag')}, not {tag}")
     result.artifacts = _artifact_list(manifest.get("artifacts", []))
-    result.problems += [reason for entry in result.artifacts if (reason := size_problem(release_dir, entry["path"], entry["size"]))]
+    result.problems += [reason for entry in result.artifacts if (reason := _entry_problem(release_dir, entry["path"], entry["size"]))]
     if names["evidence"] not in result.evidence_missing:
         result.evidence_missing += _evidence_gaps(os.path.join(release_dir, names["evidence"]), result)
     result.complete = not result.problems

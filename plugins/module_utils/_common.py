@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 
 
@@ -47,3 +48,16 @@ def read_bytes_limited(path: str, limit: int, what: str) -> bytes:
     if len(data) > limit:
         raise ConductorError(f"{what} {path} grew past the limit of {limit} bytes while being read")
     return data
+
+
+def size_problem(path: str, size: int, manifest: str = "the manifest") -> str:
+    """Why ``path`` is not a regular single-link file of ``size`` bytes (a link is not followed), said after its name; or ''."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as exc:
+        return f"could not be read ({exc.strerror})"
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        return "is not a regular single-link file"
+    return "" if info.st_size == size else f"has {info.st_size} bytes, {manifest} says {size}"

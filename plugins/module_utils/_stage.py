@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _http
-from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write, size_problem
 from ansible_collections.maestro.conductor.plugins.module_utils._docker import Container, Docker, validate_env, validate_project
 from ansible_collections.maestro.conductor.plugins.module_utils._image_archive import IMAGE_ID_RE
 from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path, validate_object_id, validate_tag_name
@@ -252,17 +252,6 @@ def _digest(full: str, keep: bool) -> tuple[str, bytes]:
         return digest.hexdigest(), b""
 
 
-def _size_problem(full: str, size: int) -> str:
-    """Why the file at ``full`` is not a regular single-link file of ``size`` bytes (not followed if a link), or ''."""
-    try:
-        info = os.lstat(full)
-    except OSError as exc:
-        return f"could not be read ({exc.strerror})"
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-        return "is not a regular single-link file"
-    return "" if info.st_size == size else f"has {info.st_size} bytes, the verified manifest says {size}"
-
-
 def _set_aside(request: StageRequest, relpath: str) -> str:
     """Move a refused cache file out of the way (kept for whoever investigates); the next run copies it afresh."""
     aside = os.path.join(request.cache_root, _REJECTED, f"{request.tag}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}")
@@ -280,7 +269,7 @@ def check_copy(request: StageRequest, check_mode: bool = False) -> bytes:
         full = os.path.join(request.release_dir, relpath)
         reason = _link_problem(full, request.release_dir)
         if not reason and request.cache_check == "sizes" and relpath != request.compose_file:
-            reason = _size_problem(full, entry["size"])
+            reason = size_problem(full, entry["size"], "the verified manifest")
         elif not reason:
             try:
                 actual, data = _digest(full, keep=relpath == request.compose_file)

@@ -9,7 +9,6 @@ which alerts are open. What cannot be read is shown as unknown, never as fine.
 
 from __future__ import annotations
 
-import datetime
 import json
 import urllib.parse
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from ansible_collections.maestro.conductor.plugins.module_utils._common import C
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
 from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import WRITERS
 from ansible_collections.maestro.conductor.plugins.module_utils._urls import has_credentials, strip_credentials
-from ansible_collections.maestro.conductor.plugins.module_utils._watch import parse_time, went_live
+from ansible_collections.maestro.conductor.plugins.module_utils._watch import iso, parse_time, went_live
 
 _MAX_ANSWER = 4 * 1024 * 1024
 
@@ -54,10 +53,6 @@ def _ago(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
     return f"{seconds} s ago"
-
-
-def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def read_textfiles(directory: str, environment: str) -> tuple[list[tuple[str, str, dict, float]], list[str]]:
@@ -94,8 +89,7 @@ def from_ledger(status: Status, records: list[dict], live: str, live_commit: str
 
 def from_metrics(status: Status, samples: list) -> None:
     """The last verification (of any procedure), the watch's verdict, drift, and the all-time pass rate the files hold."""
-    last = max((value, labels.get("source", "")) for labels, value in _values(samples, "maestro_verify_last_success_timestamp_seconds")) \
-        if _values(samples, "maestro_verify_last_success_timestamp_seconds") else None
+    successes = [value for _labels, value in _values(samples, "maestro_verify_last_success_timestamp_seconds")]
     oks = {labels.get("source"): value for labels, value in _values(samples, "maestro_verify_ok")}
     durations = {labels.get("source"): value for labels, value in _values(samples, "maestro_verify_duration_seconds")}
     watch_ok = oks.get("watch")
@@ -106,8 +100,8 @@ def from_metrics(status: Status, samples: list) -> None:
         sources = sorted(oks, key=lambda source: (bool(oks[source]), source))
         status.verification = {"source": ", ".join(f"{'PASS' if oks[s] else 'FAIL'} by {s}" for s in sources),
                                "ok": all(bool(oks[s]) for s in sources), "seconds": None}
-    if last:
-        status.verification["last_success"] = _iso(last[0])
+    if successes:
+        status.verification["last_success"] = iso(max(successes))
     runs = _values(samples, "maestro_verify_runs_total")
     passed = sum(value for labels, value in runs if labels.get("result") == "pass")
     failed = sum(value for labels, value in runs if labels.get("result") == "fail")
@@ -219,7 +213,7 @@ def lines(status: Status, now: float) -> list[str]:
     watch = status.watch
     if watch:
         stale = watch["interval"] and now - watch["last_run"] > 2 * watch["interval"]
-        window = (f"; post-GA window open until {_iso(watch['window_end'])}" if watch["window_open"] and watch["window_end"] > now
+        window = (f"; post-GA window open until {iso(watch['window_end'])}" if watch["window_open"] and watch["window_end"] > now
                   else "; after the post-GA window")
         verdict = "STALE (it stopped: what it said is old)" if stale else ("GREEN" if watch["ok"] else "RED")
         out.append(f"watch:              {verdict}, last run {_ago(now - watch['last_run'])}{window}")

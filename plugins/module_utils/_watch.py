@@ -56,13 +56,13 @@ class Verdict:
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "environment": self.environment, "live": self.live, "commit": self.commit,
-                "live_since": _iso(self.live_since), "window": {"open": self.window_open, "end": _iso(self.window_end),
-                                                                "interval": self.interval},
+                "live_since": iso(self.live_since),
+                "window": {"open": self.window_open, "end": iso(self.window_end), "interval": self.interval},
                 "findings": [f.as_dict() for f in self.findings], "gauges": self.gauges, "increments": self.increments,
                 "summary": summary_lines(self)}
 
 
-def _iso(epoch: float) -> str:
+def iso(epoch: float) -> str:
     if not epoch:
         return ""
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -98,7 +98,7 @@ def due(observed: dict, last_run: float | None, now: float) -> dict:
         return {"due": True, "reason": "the live release or when it went live is unknown"}
     window_end = parse_time(record["time"]) + window_days * DAY
     if now < window_end:
-        return {"due": True, "reason": f"inside the post-GA window (until {_iso(window_end)}): every {close} s"}
+        return {"due": True, "reason": f"inside the post-GA window (until {iso(window_end)}): every {close} s"}
     if last_run is None:
         return {"due": True, "reason": "after the post-GA window, and no earlier run is on record"}
     if last_run < window_end:
@@ -109,19 +109,8 @@ def due(observed: dict, last_run: float | None, now: float) -> dict:
     # a run one close interval early is on time: the schedule fires every close interval
     if now - last_run >= daily - close:
         return {"due": True, "reason": f"after the post-GA window: daily, and the last run was {round(now - last_run)} s ago"}
-    return {"due": False, "reason": f"after the post-GA window (closed {_iso(window_end)}) the watch runs daily; the last run was "
+    return {"due": False, "reason": f"after the post-GA window (closed {iso(window_end)}) the watch runs daily; the last run was "
                                     f"{round(now - last_run)} s ago"}
-
-
-def last_run(exposition: str) -> float | None:
-    """When the watch last ran, from its own textfile (None when there is none, or it cannot be read)."""
-    from ansible_collections.maestro.conductor.plugins.module_utils import _metrics  # only the scheduled path needs it
-    try:
-        samples = _metrics.parse(exposition or "")
-    except ConductorError:
-        return None
-    found = [value for name, _kind, _labels, value in samples if name == "maestro_watch_last_run_timestamp_seconds"]
-    return found[0] if found else None
 
 
 def _positive(observed: dict, name: str, default: int) -> int:
@@ -328,8 +317,8 @@ def _ci(verdict: Verdict, observed: dict) -> None:
 
 def summary_lines(verdict: Verdict) -> list[str]:
     head = (f"{verdict.environment}: {verdict.live or 'no live release'}"
-            + (f" ({verdict.commit[:12]}) live since {_iso(verdict.live_since)}" if verdict.live_since else "")
-            + (f"; post-GA watch window open until {_iso(verdict.window_end)}" if verdict.window_open else "; after the watch window")
+            + (f" ({verdict.commit[:12]}) live since {iso(verdict.live_since)}" if verdict.live_since else "")
+            + (f"; post-GA watch window open until {iso(verdict.window_end)}" if verdict.window_open else "; after the watch window")
             + f"; next watch due within {verdict.interval} s")
     if verdict.ok:
         return [head, "GREEN: verified strictly, serving what the ledger says, complete everywhere, no drift"]

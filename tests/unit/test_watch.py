@@ -256,14 +256,6 @@ def test_an_unknown_live_release_is_always_due():
     assert _watch.due(green(ledger={"live": "", "records": []}), NOW - 10, NOW)["due"]
 
 
-def test_the_last_run_is_read_from_the_watchs_own_textfile():
-    text = ("# HELP maestro_watch_last_run_timestamp_seconds When the watch last ran to the end, green or red.\n"
-            "# TYPE maestro_watch_last_run_timestamp_seconds gauge\n"
-            'maestro_watch_last_run_timestamp_seconds{environment="prod"} 1799990000\n')
-    assert _watch.last_run(text) == 1799990000
-    assert _watch.last_run("") is None and _watch.last_run("garbage") is None
-
-
 def test_a_release_made_before_the_envelope_existed_misses_no_evidence(release):
     """As verification reads it: a format 2 release carries no DSSE envelope, and lacks nothing for it."""
     release.bundle(checks=[{"name": "unit tests", "result": "pass"}], ci_run="ci#1", manifest_format=2)
