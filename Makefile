@@ -52,6 +52,13 @@ help:
 	@echo "                                   metrics for node_exporter's textfile collector (.demo/metrics) or a Pushgateway"
 	@echo "make metrics-remove                an environment out of service: its metrics files and Pushgateway groups removed"
 	@echo "make status                        one screen: live release, last verification, pass rate, time-to-green, drift, alerts"
+	@echo "make incident REASON=\"...\"         open an incident: freeze deploys, archive the evidence, roll back to the last green"
+	@echo "                                   tag, notify every sink, write the post-mortem [TAG=... SEVERITY=... NEW=true]"
+	@echo "make incident-ack INCIDENT=...     acknowledged: no further escalation (make incident-escalate runs on a schedule)"
+	@echo "make incident-close INCIDENT=...   closed: notifications resolved, the post-mortem's timeline completed"
+	@echo "make unfreeze INCIDENT=...         deploys allowed again, once the post-mortem's action items are filled in"
+	@echo "make eda                           the incident rulebook: Alertmanager's webhook on 127.0.0.1:19500/alerts -> make incident"
+	@echo "                                   [OVERRIDE=true OVERRIDE_REASON=\"...\", recorded]"
 	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
@@ -136,6 +143,32 @@ metrics-remove: setup
 status: setup
 	$(playbook) playbooks/status.yml
 
+# incident response: open, freeze, archive, roll back, notify, post-mortem (docs/incident.md)
+.PHONY: incident incident-close incident-ack unfreeze incident-escalate
+incident: services
+	@test -n "$${REASON:-}" || { echo 'REASON is required: make incident REASON="checkout answers 500" [TAG=v1.2.3]' >&2; exit 2; }
+	$(playbook) playbooks/incident.yml \
+	  -e $(call extra_vars,incident_reason=REASON incident_tag=TAG incident_severity=SEVERITY incident_expected=EXPECTED \
+	                       incident_seen=SEEN incident_allow_second=NEW)
+
+incident-close incident-ack unfreeze: setup
+	@test -n "$${INCIDENT:-}" || { echo "INCIDENT is required: make $@ INCIDENT=demo-20261128T162501Z-a3f9" >&2; exit 2; }
+	$(playbook) playbooks/$(subst -,_,$@).yml \
+	  -e $(call extra_vars,incident_id=INCIDENT incident_override=OVERRIDE incident_override_reason=OVERRIDE_REASON)
+
+incident-escalate: setup
+	$(playbook) playbooks/incident_escalate.yml
+
+# Event-Driven Ansible: a Java runtime (Debian's openjdk-17-jre-headless) and ansible-rulebook, installed when missing
+.PHONY: eda eda-setup
+eda-setup: setup
+	VENV=$(VENV) bash scripts/eda.sh install
+
+# the incident rulebook in the foreground: Alertmanager's webhook on 127.0.0.1:19500/alerts runs the incident
+# procedure for the alerting environment (extensions/eda/vars/incident.yml; docs/eda.md)
+eda: services
+	VENV=$(VENV) EDA_INVENTORY=$(dir $(INVENTORY)) bash scripts/eda.sh run
+
 .PHONY: verify-release verify-release-strict
 verify-release verify-release-strict: setup
 	@test -n "$${TAG:-}" || { echo "TAG is required: make $@ TAG=v1.2.3" >&2; exit 2; }
@@ -177,7 +210,7 @@ test-sanity: setup
 test-lint: setup
 	$(BIN)/ansible-lint
 
-test-integration: services
+test-integration: services eda-setup
 	$(BIN)/pytest -q tests/integration
 
 # The restore drill into a clean Debian container (extensions/molecule/restore_drill): the host image
@@ -188,8 +221,8 @@ test-molecule: services
 	DEMO_DIR=$(DRILL_DEMO_DIR) $(playbook) demo/make_releases.yml
 	DRILL_DEMO_DIR=$(DRILL_DEMO_DIR) DRILL_APT_CACHE=$(CURDIR)/.cache/drill-apt $(BIN)/molecule test -s restore_drill
 
-.PHONY: bench bench-verify bench-tags bench-rollback bench-drill bench-noop bench-watch
-bench: bench-verify bench-tags bench-rollback bench-drill bench-watch
+.PHONY: bench bench-verify bench-tags bench-rollback bench-drill bench-noop bench-watch bench-incident
+bench: bench-verify bench-tags bench-rollback bench-drill bench-watch bench-incident
 
 # its own demo environments under .cache/bench (nginx 18380-18382, HAProxy 18390-18392) and a fleet of app hosts
 bench-rollback: services
@@ -200,6 +233,10 @@ bench-drill: services
 	bash scripts/drill_host_image.sh
 	DEMO_DIR=$(DRILL_DEMO_DIR) $(playbook) demo/make_releases.yml
 	DRILL_DEMO_DIR=$(DRILL_DEMO_DIR) $(PY) bench/bench_drill.py
+
+# its own demo environment under .cache/bench-incident, with its monitoring and ansible-rulebook (ports 19540-19549)
+bench-incident: services eda-setup
+	$(PY) bench/bench_incident.py
 
 # its own demo environment under .cache/bench-watch (nginx 18370-18372) with a live release of 2 GiB
 bench-watch: services

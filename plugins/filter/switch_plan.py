@@ -49,7 +49,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._switch_plan import app_endpoints, plan_switch
+from ansible_collections.maestro.conductor.plugins.module_utils._switch_plan import app_endpoints, freeze_refusal, plan_switch
 
 
 def switch_plan(request: dict, hostvars) -> dict:
@@ -65,6 +65,10 @@ def switch_plan(request: dict, hostvars) -> dict:
     return plan.as_dict()
 
 
+def switch_refusal(ledger: dict, mode: str) -> str:
+    return freeze_refusal(mode, ledger or {})
+
+
 class FilterModule:  # pylint: disable=too-few-public-methods
     def filters(self):
-        return {"switch_plan": switch_plan}
+        return {"switch_plan": switch_plan, "switch_refusal": switch_refusal}

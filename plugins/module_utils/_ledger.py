@@ -20,15 +20,19 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
-from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_object_id, validate_tag_name
+from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_incident_id, validate_object_id, validate_tag_name
 
 LEDGER_VERSION = 1
-EVENTS = ("deployed", "verdict", "rollback", "quarantine", "clear", "drill")
+# an incident's records name it (``incident``), carry the live tag when there is one, and structured ``data``
+INCIDENT_EVENTS = ("incident_opened", "incident_notified", "incident_escalated", "incident_acknowledged", "incident_closed",
+                   "freeze", "unfreeze")
+EVENTS = ("deployed", "verdict", "rollback", "quarantine", "clear", "drill") + INCIDENT_EVENTS
 VERDICTS = ("green", "red")
 # events after which the record's tag is the one serving traffic
 _GOES_LIVE = ("deployed", "rollback")
 _ENV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MAX_TEXT = 4096
+_MAX_DATA = 16384
 
 
 def validate_environment(name: object) -> str:
@@ -91,6 +95,37 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
         record["detail"] = detail[:_MAX_TEXT]
     if hosts:
         record["hosts"] = _host_reports(hosts)
+    if record_id:
+        if len(record_id) > 128:
+            raise ConductorError("ledger record id is longer than 128 characters")
+        record["id"] = record_id
+    return record
+
+
+def make_incident_record(environment: str, event: str, incident: str, actor: str, tag: str = "", detail: str = "",
+                         data: dict | None = None, record_id: str = "") -> dict:
+    """A validated record of an incident's step; raises ConductorError naming the first bad field."""
+    validate_environment(environment)
+    if event not in INCIDENT_EVENTS:
+        raise ConductorError(f"incident ledger event {event!r} is invalid: expected one of {', '.join(INCIDENT_EVENTS)}")
+    validate_incident_id(incident)
+    if not actor or len(actor) > 256:
+        raise ConductorError("ledger actor is required: who did this (an AWX job id, a user name), at most 256 characters")
+    record = {"v": LEDGER_VERSION, "time": _now(), "environment": environment, "event": event, "incident": incident, "actor": actor}
+    if tag:
+        record["tag"] = validate_tag_name(tag)
+    if detail:
+        record["detail"] = detail[:_MAX_TEXT]
+    if data:
+        if not isinstance(data, dict):
+            raise ConductorError(f"ledger data of {event} must be a mapping, got {type(data).__name__}")
+        try:
+            size = len(json.dumps(data, sort_keys=True))
+        except (TypeError, ValueError) as exc:
+            raise ConductorError(f"ledger data of {event} is not JSON: {exc}") from exc
+        if size > _MAX_DATA:
+            raise ConductorError(f"ledger data of {event} is {size} bytes as JSON: at most {_MAX_DATA}")
+        record["data"] = data
     if record_id:
         if len(record_id) > 128:
             raise ConductorError("ledger record id is longer than 128 characters")
@@ -168,11 +203,13 @@ def _mend_tail(fd: int, path: str, size: int) -> bytes:
     return b""
 
 
-def append(path: str, record: dict, *more: dict, fence: Callable[[], object] | None = None) -> bool:
+def append(path: str, record: dict, *more: dict, fence: Callable[[], object] | None = None,
+           guard: Callable[[list[dict]], object] | None = None) -> bool:
     """Append records, one line each, in one write: atomically with respect to other writers, all or none of them.
 
     Under the ledger's lock, before writing: nothing is appended (False) when the first record has an id that the
-    ledger already holds for its environment, and ``fence`` is called (it raises when the run may not write).
+    ledger already holds for its environment, and ``fence`` is called (it raises when the run may not write), and
+    ``guard`` with the records as they are then (it raises when what was decided from an earlier read no longer holds).
     """
     line = "".join(json_line(entry) for entry in (record, *more)).encode("utf-8")
     fd = _open_for_append(path)
@@ -182,6 +219,8 @@ def append(path: str, record: dict, *more: dict, fence: Callable[[], object] | N
             return False
         if fence is not None:
             fence()
+        if guard is not None:
+            guard(_parse(os.pread(fd, size, 0)).records if size else [])
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = _mend_tail(fd, path, size) + line
         view = memoryview(line)
@@ -202,7 +241,14 @@ def _problem(record: object) -> str:
         if record.get("event") not in EVENTS:
             return f"event {record.get('event')!r} is not one of {', '.join(EVENTS)}"
         validate_environment(record.get("environment"))
-        validate_tag_name(record.get("tag"))
+        if record["event"] in INCIDENT_EVENTS:
+            validate_incident_id(record.get("incident"))
+            if record.get("data") is not None and not isinstance(record["data"], dict):
+                return "data is not a JSON object"
+            if record.get("tag") is not None:
+                validate_tag_name(record["tag"])
+        else:
+            validate_tag_name(record.get("tag"))
         if record.get("from_tag") is not None:
             validate_tag_name(record["from_tag"])
         if record.get("commit") is not None:
@@ -333,6 +379,9 @@ class LedgerState:
     healthy: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     verdicts: dict[str, str] = field(default_factory=dict)
+    # incidents not closed, and those whose freeze was not lifted, oldest first, with their reasons
+    open_incidents: list[str] = field(default_factory=list)
+    frozen: dict[str, str] = field(default_factory=dict)
     # what reading the ledger found but skipped (a torn last line)
     warnings: list[str] = field(default_factory=list)
 
@@ -341,10 +390,14 @@ def state(records: list[dict], environment: str) -> LedgerState:
     """What the records say now: the live tag, each tag's last verdict, the quarantined tags."""
     result = LedgerState()
     quarantined: dict[str, bool] = {}
+    opened: dict[str, bool] = {}
     for record in records:
         if record.get("environment") != environment:
             continue
-        event, tag = record["event"], record["tag"]
+        event, tag = record["event"], record.get("tag", "")
+        if event in INCIDENT_EVENTS:
+            _incident_state(record, opened, result.frozen)
+            continue
         if event in _GOES_LIVE:
             result.live, result.live_commit = tag, record.get("commit", "")
         if record.get("verdict") in VERDICTS and event in ("verdict", "rollback", "deployed"):
@@ -354,8 +407,21 @@ def state(records: list[dict], environment: str) -> LedgerState:
         elif event == "clear":
             quarantined[tag] = False
     result.quarantined = sorted(tag for tag, on in quarantined.items() if on)
+    result.open_incidents = [incident for incident, on in opened.items() if on]
     result.healthy = sorted(tag for tag, verdict in result.verdicts.items() if verdict == "green" and not quarantined.get(tag))
     return result
+
+
+def _incident_state(record: dict, opened: dict[str, bool], frozen: dict[str, str]) -> None:
+    event, incident = record["event"], record["incident"]
+    if event == "incident_opened":
+        opened[incident] = True
+    elif event == "incident_closed":
+        opened[incident] = False
+    elif event == "freeze":
+        frozen[incident] = record.get("detail", "")
+    elif event == "unfreeze":
+        frozen.pop(incident, None)
 
 
 def read_environment(path: str, environment: str) -> tuple[list[dict], LedgerState]:
@@ -370,7 +436,8 @@ def read_environment(path: str, environment: str) -> tuple[list[dict], LedgerSta
 
 def summary(current: LedgerState) -> dict:
     """The parts of a state a playbook decides on."""
-    return {"live": current.live, "live_commit": current.live_commit, "healthy": current.healthy, "quarantined": current.quarantined}
+    return {"live": current.live, "live_commit": current.live_commit, "healthy": current.healthy, "quarantined": current.quarantined,
+            "open_incidents": current.open_incidents, "frozen": [{"incident": k, "reason": v} for k, v in current.frozen.items()]}
 
 
 def prior_healthy(tags_newest_first: list[str], current: LedgerState) -> str:

@@ -28,6 +28,17 @@ def validate_tag_name(tag: object) -> str:
     return tag
 
 
+_INCIDENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}")
+
+
+def validate_incident_id(value: object) -> str:
+    """An incident id as the incident procedure makes them: ENVIRONMENT-YYYYMMDDTHHMMSSZ-xxxx (safe in paths)."""
+    if not isinstance(value, str) or not _INCIDENT_ID_RE.fullmatch(value):
+        raise ConductorError(f"incident id {value!r} is invalid: expected ENVIRONMENT-YYYYMMDDTHHMMSSZ-xxxx, "
+                             "such as demo-20261128T162501Z-a3f9")
+    return value
+
+
 def validate_object_id(value: object, what: str) -> str:
     """Return a full hexadecimal object id, lower-cased, or raise ConductorError."""
     text = value.lower() if isinstance(value, str) else ""

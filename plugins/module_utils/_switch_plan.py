@@ -116,12 +116,25 @@ def batches(hosts: list[str], batch: object) -> list[list[str]]:
     return result
 
 
+def freeze_refusal(mode: str, ledger: dict) -> str:
+    """Why a switch may not run now ('' when it may): a deploy while an incident froze the environment. A rollback may."""
+    frozen = [entry for entry in ledger.get("frozen") or [] if isinstance(entry, dict)]
+    if mode != "deploy" or not frozen:
+        return ""
+    named = "; ".join(f"{entry.get('incident')} ({entry.get('reason') or 'no reason recorded'})" for entry in frozen)
+    return (f"deploys are frozen by incident{'s' if len(frozen) > 1 else ''} {named}: rollbacks may run; lift the freeze with make unfreeze "
+            f"INCIDENT={frozen[-1].get('incident')} once the post-mortem's action items are filled in")
+
+
 def plan_switch(mode: str, environment: str, requested_tag: str, verified: dict, ledger: dict, proxies: list[dict],
                 app_hosts: list[dict], batch: object = 0, force: bool = False) -> Plan:
     """Decide the switch. ``proxies``: each ``{"name", "observation"}`` as proxy_flip reported it; ``app_hosts``: each
     ``{"name", "endpoints": {"blue": "host:port", "green": ...}}``; ``verified``: release_verify's result."""
     if mode not in MODES:
         raise ConductorError(f"mode {mode!r} is invalid: expected deploy or rollback")
+    refusal = freeze_refusal(mode, ledger)
+    if refusal:
+        raise ConductorError(refusal)
     if not proxies:
         raise ConductorError("the inventory has no proxy: put the hosts that front the service in the group 'proxy'")
     if not app_hosts:

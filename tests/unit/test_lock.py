@@ -107,7 +107,8 @@ def test_taking_the_lock_reads_the_ledger_it_guards(tmp_path, monkeypatch):
     checked = run(release_lock, {**args, "_ansible_check_mode": True}, monkeypatch)
     assert checked.result["ledger"]["live"] == "v1.0.0" and not path.exists()
     out = run(release_lock, args, monkeypatch)
-    assert out.result["ledger"] == {"live": "v1.0.0", "live_commit": "a" * 40, "healthy": ["v1.0.0"], "quarantined": []}
+    assert out.result["ledger"] == {"live": "v1.0.0", "live_commit": "a" * 40, "healthy": ["v1.0.0"], "quarantined": [],
+                                    "open_incidents": [], "frozen": []}
     assert json.loads(path.read_text())["holder"] == "job-1"
 
 

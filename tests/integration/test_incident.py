@@ -1,0 +1,239 @@
+"""Incident response by hand, end to end, on the demo: `make demo` in its own directory and ports, the broken v1.2.0 put
+live again, then playbooks/incident.yml (as make incident runs it).
+
+The notification sinks are real clients against stand-ins: the webhook, Slack, Mattermost and PagerDuty endpoints are a
+local server implementing those services' documented requests and answers (tests/notify_api.py: the hosted services
+cannot be reached from here), and mail goes to a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _archive
+from tests.integration.demo_env import Env, make_demo, out, tear_down
+from tests.notify_api import PAGERDUTY_KEY, SLACK_PATH, WEBHOOK_TOKEN, stand_ins, wait_for
+
+NOTIFY_BASE_PORT = 19410  # 19410-19414: this module's stand-ins and SMTP server
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    env = make_demo(Env(tmp_path_factory.mktemp("iincident"), "iincident"))
+    with stand_ins(NOTIFY_BASE_PORT) as (api, smtp):
+        env.api, env.smtp = api, smtp
+        try:
+            assert env.demo_run.returncode == 0, out(env.demo_run)[-3000:]
+            yield env
+        finally:
+            tear_down(env)
+
+
+def incident(env: Env, sinks: dict | None = None, **variables) -> subprocess.CompletedProcess:
+    extra = {"incident_reason": "checkout answers 500", "incident_expected": "200 from /checkout",
+             "incident_seen": "500 on 38% of requests", **variables}
+    if sinks is not None:
+        extra["maestro_incident_sinks"] = sinks
+    return env.playbook("playbooks/incident.yml", "-e", json.dumps(extra))
+
+
+def manage(env: Env, playbook: str, incident_id: str, **variables) -> subprocess.CompletedProcess:
+    return env.playbook(f"playbooks/{playbook}.yml", "-e", json.dumps({"incident_id": incident_id, **variables}))
+
+
+def deploy(env: Env, tag: str) -> subprocess.CompletedProcess:
+    return env.playbook("playbooks/deploy.yml", "-e", json.dumps({"tag": tag}))
+
+
+def opened(env: Env) -> list[dict]:
+    return [r for r in env.ledger() if r["event"] == "incident_opened"]
+
+
+def finish(env: Env, incident_id: str) -> None:
+    """Close the incident and lift its freeze (an override, recorded), so that the next test starts unfrozen."""
+    assert manage(env, "incident_close", incident_id).returncode == 0
+    done = manage(env, "unfreeze", incident_id, incident_override=True, incident_override_reason="the test goes on")
+    assert done.returncode == 0, out(done)[-2000:]
+
+
+def broken_live(env: Env) -> None:
+    done = deploy(env, "v1.2.0")
+    assert done.returncode == 0, out(done)[-2000:]
+    assert env.served() == env.commit("v1.2.0")
+
+
+def test_an_incident_freezes_archives_rolls_back_notifies_and_writes_the_post_mortem(demo):
+    broken_live(demo)
+    api, smtp = demo.api, demo.smtp
+    started = len(api.requests)
+    done = incident(demo, api.sinks(smtp))
+    text = out(done)
+    assert done.returncode == 0, text[-4000:]
+    # traffic is back on the last green release, and the rollback was the incident's
+    assert demo.served() == demo.commit("v1.1.0")
+    record = opened(demo)[-1]
+    incident_id = record["incident"]
+    rollback = [r for r in demo.ledger() if r["event"] == "rollback"][-1]
+    assert rollback["actor"] == f"incident/{incident_id}" and rollback["tag"] == "v1.1.0" and rollback["from_tag"] == "v1.2.0"
+    assert record["data"]["reason"] == {"text": "checkout answers 500", "expected": "200 from /checkout", "seen": "500 on 38% of requests"}
+
+    # the archive: the live release copied (still on the release store), its hashes verify, its digest is the one notified
+    base = demo.root / "incidents" / incident_id
+    evidence = base / "evidence"
+    assert (evidence / "release" / "v1.2.0" / "image.tar").read_bytes() == (demo.root / "releases" / "v1.2.0" / "image.tar").read_bytes()
+    assert subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=evidence, capture_output=True, check=False).returncode == 0
+    notified = [r for r in demo.ledger() if r["event"] == "incident_notified" and r["incident"] == incident_id]
+    digest = notified[0]["data"]["archive"]["digest"]
+    assert _archive.verify(str(evidence), digest) == []
+    for name in ("verification.json", "ledger.jsonl", "incident.json", "proxies/localhost/upstream.conf",
+                 f"hosts/localhost/{demo.environment}-blue-ps.txt", f"hosts/localhost/{demo.environment}-green-logs.txt"):
+        assert (evidence / name).is_file(), name
+
+    # every sink, every phase, in order, with one dedup key
+    hooks = [r.json for r in api.requests[started:] if r.service == "webhook"]
+    assert [h["phase"] for h in hooks] == ["opened", "rollback_started", "rolled_back"]
+    assert {h["dedup_key"] for h in hooks} == {f"maestro/{demo.environment}/{incident_id}"}
+    assert hooks[0]["archive"]["digest"] == digest and hooks[2]["to"] == {"tag": "v1.1.0", "commit": demo.commit("v1.1.0")}
+    assert [n["data"]["phase"] for n in notified] == ["opened", "rollback_started", "rolled_back"]
+    assert all(s["ok"] for n in notified for s in n["data"]["sinks"]), notified
+    assert {s["sink"] for s in notified[0]["data"]["sinks"]} >= {"webhook", "slack", "mattermost", "email", "pagerduty"}
+    assert len([r for r in api.requests[started:] if r.service == "slack"]) == 3
+    assert len([r for r in api.requests[started:] if r.service == "mattermost"]) == 3
+    assert api.alerts[f"maestro/{demo.environment}/{incident_id}"]["status"] == "triggered"
+    assert len(api.changes) >= 1 and "v1.1.0" in json.dumps(api.changes[-1])
+    wait_for(lambda: len(smtp.messages) >= 3)
+    subjects = [m["Subject"] for m in smtp.messages if incident_id in m["Subject"]]
+    assert [s.split(incident_id)[1].split(" - ")[0].strip() for s in subjects] == ["opened", "rollback started", "rolled back"]
+
+    # no secret anywhere: output, ledger, archive, post-mortem
+    secrets = [WEBHOOK_TOKEN, PAGERDUTY_KEY, SLACK_PATH.rsplit("/", 1)[-1]]
+    written = text + (demo.root / "ledger" / f"{demo.environment}.jsonl").read_text() + "".join(
+        p.read_text(errors="replace") for p in base.rglob("*") if p.is_file() and p.suffix in (".json", ".md", ".txt", ".jsonl"))
+    assert not [s for s in secrets if s in written]
+
+    # the post-mortem, pre-filled, its human parts marked
+    postmortem = json.loads((base / "postmortem.json").read_text())
+    markdown = (base / "postmortem.md").read_text()
+    assert incident_id in markdown and "checkout answers 500" in markdown and digest in markdown and "v1.1.0" in markdown
+    assert "to be written by a human" in markdown.lower()
+
+    # frozen: a deploy is refused, naming the incident; traffic stays
+    refused = deploy(demo, "v1.2.0")
+    assert refused.returncode != 0 and f"deploys are frozen by incident {incident_id}" in out(refused)
+    assert demo.served() == demo.commit("v1.1.0")
+
+    # closing resolves the notifications (PagerDuty by the same dedup key)
+    closed = manage(demo, "incident_close", incident_id, maestro_incident_sinks=api.sinks(smtp))
+    assert closed.returncode == 0, out(closed)[-2000:]
+    assert api.alerts[f"maestro/{demo.environment}/{incident_id}"]["status"] == "resolved"
+    assert [r.json["phase"] for r in api.requests if r.service == "webhook"][-1] == "resolved"
+    # the freeze stays until the action items are filled in
+    stays = manage(demo, "unfreeze", incident_id)
+    assert stays.returncode != 0 and "action item" in out(stays)
+    postmortem = json.loads((base / "postmortem.json").read_text())
+    postmortem["action_items"]["items"] = [{"action": "add a checkout smoke test to the release gate", "owner": "alice",
+                                            "due": "2026-12-04"}]
+    (base / "postmortem.json").write_text(json.dumps(postmortem))
+    lifted = manage(demo, "unfreeze", incident_id)
+    assert lifted.returncode == 0, out(lifted)[-2000:]
+    assert "deploys are not frozen" in out(lifted)
+
+
+def test_a_second_incident_is_refused_and_an_alert_joins_the_open_one(demo):
+    broken_live(demo)
+    first = incident(demo)
+    assert first.returncode == 0, out(first)[-3000:]
+    incident_id = opened(demo)[-1]["incident"]
+    count = len(opened(demo))
+    second = incident(demo, incident_reason="something else")
+    assert second.returncode != 0 and f"incident {incident_id} is open" in out(second)
+    alert = {"name": "MaestroVerificationFailed", "fingerprint": "f00d", "labels": {"environment": demo.environment}}
+    joined = incident(demo, incident_source="alert", incident_alert=alert, incident_reason="")
+    assert joined.returncode == 0 and "this alert joins it" in out(joined)
+    assert len(opened(demo)) == count
+    assert "NOBODY WAS NOTIFIED: no notification sink is configured" in out(first)
+    finish(demo, incident_id)
+
+
+def test_no_prior_healthy_tag_leaves_traffic_as_it_is_frozen_and_notified(demo):
+    # v1.1.0 is live; v1.0.0 never had a verdict here and v1.2.0 is quarantined: nothing to roll back to
+    assert demo.served() == demo.commit("v1.1.0")
+    before = demo.containers()
+    started = len(demo.api.requests)
+    done = incident(demo, demo.api.sinks())
+    assert done.returncode != 0
+    text = out(done)
+    assert "no rollback: no release to roll back to" in text and "stays frozen" in text
+    assert demo.served() == demo.commit("v1.1.0") and demo.containers() == before
+    assert [r.json["phase"] for r in demo.api.requests[started:] if r.service == "webhook"] == ["opened"]
+    incident_id = opened(demo)[-1]["incident"]
+    assert not [r for r in demo.ledger() if r.get("actor") == f"incident/{incident_id}"]
+    finish(demo, incident_id)
+
+
+def test_a_sink_that_fails_never_stops_the_rollback_and_every_sink_down_is_said_first(demo):
+    broken_live(demo)
+    demo.api.refuse("slack")
+    try:
+        done = incident(demo, demo.api.sinks())
+    finally:
+        demo.api.restore("slack")
+    assert done.returncode == 0, out(done)[-3000:]
+    assert demo.served() == demo.commit("v1.1.0")
+    incident_id = opened(demo)[-1]["incident"]
+    sinks = [s for r in demo.ledger() if r["event"] == "incident_notified" and r["incident"] == incident_id for s in r["data"]["sinks"]]
+    assert {s["sink"] for s in sinks if not s["ok"]} == {"slack"} and any(s["ok"] for s in sinks)
+    assert "some notifications failed" in out(done)
+    finish(demo, incident_id)
+
+    broken_live(demo)
+    dead = {"webhook": {"url": "http://127.0.0.1:9/hook"}, "slack": {"url": "http://127.0.0.1:9/services/T/B/x"}}
+    done = incident(demo, dead)
+    assert done.returncode == 0, out(done)[-3000:]
+    assert demo.served() == demo.commit("v1.1.0")
+    text = out(done)
+    summary = text[text.index("Summarise the incident"):]
+    assert summary.index("NOBODY WAS NOTIFIED: every sink failed") < summary.index("rolled back to v1.1.0")
+    finish(demo, opened(demo)[-1]["incident"])
+
+
+def test_an_incident_nobody_acknowledges_is_escalated_once_per_level(demo):
+    broken_live(demo)
+    api = demo.api
+    path = [{"sinks": ["webhook"], "contacts": ["#ops"]}, {"sinks": ["slack"], "after_minutes": 0.01, "contacts": ["primary on-call"]}]
+    settings = {"maestro_incident_sinks": api.sinks(), "maestro_incident_escalation": path}
+    slack_before = len([r for r in api.requests if r.service == "slack"])
+    done = incident(demo, **settings)
+    assert done.returncode == 0, out(done)[-3000:]
+    incident_id = opened(demo)[-1]["incident"]
+    # level 0 only at every phase
+    assert len([r for r in api.requests if r.service == "slack"]) == slack_before
+    escalated = demo.playbook("playbooks/incident_escalate.yml", "-e", json.dumps(settings))
+    assert escalated.returncode == 0, out(escalated)[-3000:]
+    told = [r.json for r in api.requests if r.service == "slack"][slack_before:]
+    assert len(told) == 1 and incident_id in json.dumps(told[0]) and "level 1" in json.dumps(told[0])
+    records = [r for r in demo.ledger() if r["event"] == "incident_escalated" and r["incident"] == incident_id]
+    assert [(r["data"]["level"], r["data"]["to"]) for r in records] == [(1, ["primary on-call"])]
+    again = demo.playbook("playbooks/incident_escalate.yml", "-e", json.dumps(settings))
+    assert again.returncode == 0 and len([r for r in api.requests if r.service == "slack"]) == slack_before + 1
+    assert "nothing to escalate" in out(again)
+    assert manage(demo, "incident_ack", incident_id).returncode == 0
+    closed = manage(demo, "incident_close", incident_id, **settings)
+    assert closed.returncode == 0
+    markdown = (demo.root / "incidents" / incident_id / "postmortem.md").read_text()
+    assert "primary on-call" in markdown and "acknowledged" in markdown.lower()
+    finish(demo, incident_id)
+
+
+def test_a_dry_run_opens_nothing(demo):
+    broken_live(demo)
+    count, dirs = len(opened(demo)), set((demo.root / "incidents").iterdir())
+    done = demo.playbook("playbooks/incident.yml", "--check", "--diff", "-e", json.dumps({"incident_reason": "dry run"}))
+    assert done.returncode == 0, out(done)[-3000:]
+    assert "check mode: incident" in out(done) and "rolling back v1.2.0 to v1.1.0" in out(done)
+    assert len(opened(demo)) == count and set((demo.root / "incidents").iterdir()) == dirs
+    assert demo.served() == demo.commit("v1.2.0")
+    rolled = demo.rollback("-e", json.dumps({"tag": "v1.1.0"}))  # the demo ends where it began: v1.1.0 live
+    assert rolled.returncode == 0, out(rolled)[-2000:]
