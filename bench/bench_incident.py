@@ -85,11 +85,10 @@ def alert_round(path: AlertPath, good: str) -> dict:
     path.watch()
     arrived = wait_for("the alert leaving Alertmanager", lambda: path.relay.firing("MaestroVerificationFailed")[before:], 120, 0.02)[0]
     served = poll.wait(300)
-    wait_for("the incident's last notification", lambda: any(r.service == "webhook" and r.json.get("phase") == "rolled_back"
-                                                             for r in path.api.requests), 120)
+    last = wait_for("the incident's last notification recorded", lambda: [
+        r for r in path.env.ledger() if r["event"] == "incident_notified" and (r.get("data") or {}).get("phase") == "rolled_back"], 120)[-1]
     incident = path.incidents()[-1]
     rollback = [r for r in path.env.ledger() if r["event"] == "rollback" and r["actor"] == f"incident/{incident['incident']}"][-1]
-    last = [r for r in path.env.ledger() if r.get("incident") == incident["incident"] and r["event"] == "incident_notified"][-1]
     opened = parse_time(incident["time"]).timestamp()
     path.tamper("undo")
     return {"alert_to_traffic": served - arrived, "alert_to_opened": opened - arrived,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import subprocess
 
+import ansible_runner
 import pytest
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _archive
-from tests.integration.demo_env import Env, make_demo, out, tear_down
+from tests.integration.demo_env import ROOT, Env, make_demo, out, tear_down
 from tests.notify_api import PAGERDUTY_KEY, SLACK_PATH, WEBHOOK_TOKEN, stand_ins, wait_for
 
 NOTIFY_BASE_PORT = 19410  # 19410-19414: this module's stand-ins and SMTP server
@@ -157,19 +158,25 @@ def test_a_second_incident_is_refused_and_an_alert_joins_the_open_one(demo):
     finish(demo, incident_id)
 
 
-def test_no_prior_healthy_tag_leaves_traffic_as_it_is_frozen_and_notified(demo):
+def test_no_prior_healthy_tag_leaves_traffic_as_it_is_frozen_and_notified(demo, tmp_path):
     # v1.1.0 is live; v1.0.0 never had a verdict here and v1.2.0 is quarantined: nothing to roll back to
     assert demo.served() == demo.commit("v1.1.0")
     before = demo.containers()
     started = len(demo.api.requests)
-    done = incident(demo, demo.api.sinks())
-    assert done.returncode != 0
-    text = out(done)
+    # launched as AWX launches a job: through ansible-runner, whose job events the archive keeps
+    runner = ansible_runner.run(private_data_dir=str(tmp_path), playbook=str(ROOT / "playbooks" / "incident.yml"),
+                                inventory=str(ROOT / "inventories" / "local" / "hosts.yml"), quiet=True,
+                                envvars={k: v for k, v in demo.env().items() if k.startswith(("DEMO_", "ANSIBLE_"))},
+                                extravars={"incident_reason": "checkout answers 500", "maestro_incident_sinks": demo.api.sinks()})
+    assert runner.rc != 0
+    text = " ".join(runner.stdout.read().split())
     assert "no rollback: no release to roll back to" in text and "stays frozen" in text
     assert demo.served() == demo.commit("v1.1.0") and demo.containers() == before
     assert [r.json["phase"] for r in demo.api.requests[started:] if r.service == "webhook"] == ["opened"]
     incident_id = opened(demo)[-1]["incident"]
     assert not [r for r in demo.ledger() if r.get("actor") == f"incident/{incident_id}"]
+    events = list((demo.root / "incidents" / incident_id / "evidence" / "job_events").glob("*.json"))
+    assert events and any("Open the incident and freeze deploys" in e.read_text() for e in events)
     finish(demo, incident_id)
 
 

@@ -59,8 +59,6 @@ def test_an_alert_rolls_back_once_notifies_archives_and_names_the_alert_in_the_p
     # the archive verifies against the digest the notifications carried, and holds the tampered release as it was
     evidence = env.root / "incidents" / incident_id / "evidence"
     assert _archive.verify(str(evidence), hooks[0]["archive"]["digest"]) == []
-    # run by ansible-runner: the job's events so far are in the archive
-    assert list((evidence / "job_events").glob("*.json"))
     verification = json.loads((evidence / "verification.json").read_text())
     assert verification.get("ok") is False
     assert (evidence / "release" / "v1.2.0" / "sbom.spdx.json").read_bytes() == (env.root / "releases" / "v1.2.0" / "sbom.spdx.json").read_bytes()
@@ -94,7 +92,7 @@ def test_an_alert_while_a_human_froze_the_environment_changes_nothing(path):
     path.finish_incidents()
     human = env.playbook("playbooks/incident.yml", "-e", json.dumps({"incident_reason": "a human is on it", "incident_tag": "v1.1.0"}))
     # v1.1.0 is live already: the human's incident opens and freezes, with no rollback (red)
-    assert human.returncode != 0 and "is what is live already" in out(human)
+    assert human.returncode != 0 and "is what is live already" in out(human), out(human)[-3000:]
     count = len(path.incidents())
     # closed, its freeze still on: the humans are in charge until they lift it
     closed = env.playbook("playbooks/incident_close.yml", "-e", json.dumps({"incident_id": path.incidents()[-1]["incident"]}))
