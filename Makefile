@@ -23,8 +23,10 @@ $(foreach v,TAG REPO RELEASE_DIR ALLOWED_SIGNERS EXPECTED_COMMIT DEMO_DIR TEARDO
 COLLECTION_LINK := .collections/ansible_collections/maestro/conductor
 SANITY_ROOT := .build/ansible_collections/maestro/conductor
 
-# $(call extra_vars,name=ENVVAR ...): a JSON object of the named, non-empty environment variables.
-extra_vars = "$$($(PY) -c 'import json, os, sys; print(json.dumps({k: os.environ[v] for k, v in (a.split("=", 1) for a in sys.argv[1:]) if os.environ.get(v)}))' $(1))"
+# $(call extra_vars,name=ENVVAR ...): the named, non-empty environment variables as one YAML flow mapping, each value
+# tagged !unsafe: ansible-core loads command-line extra vars as trusted templates, and a REASON="page shows {{ price }}"
+# is text, never a template to render.
+extra_vars = "$$($(PY) -c 'import json, os, sys; print("{" + ", ".join(f"{json.dumps(k)}: !unsafe {json.dumps(os.environ[v])}" for k, v in (a.split("=", 1) for a in sys.argv[1:]) if os.environ.get(v)) + "}")' $(1))"
 # PLAYBOOK_ARGS="--check --diff" (or -v, --limit ...) passes through to every playbook target
 playbook = $(BIN)/ansible-playbook -i $(INVENTORY) $(PLAYBOOK_ARGS)
 

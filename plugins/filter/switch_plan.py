@@ -65,8 +65,8 @@ def switch_plan(request: dict, hostvars) -> dict:
     return plan.as_dict()
 
 
-def switch_refusal(ledger: dict, mode: str) -> str:
-    return freeze_refusal(mode, ledger or {})
+def switch_refusal(ledger: dict, mode: str, tag: str = "") -> str:
+    return freeze_refusal(mode, ledger or {}, tag or "")
 
 
 class FilterModule:  # pylint: disable=too-few-public-methods

@@ -41,6 +41,8 @@ class Archive:
 
 def _dest(value: object) -> str:
     reason = check_relative_path(value) if isinstance(value, str) else "is not text"
+    if not reason and any(ch in value for ch in "\n\r"):
+        reason = "holds a line break, which SHA256SUMS cannot list"
     if reason or value == SUMS:
         raise ConductorError(f"archive entry name {value!r} is invalid ({reason or 'reserved'}): expected a relative path inside "
                              f"the archive, other than {SUMS}")
@@ -92,7 +94,8 @@ def tree_entries(trees: list[dict]) -> list[dict]:
             raise ConductorError(f"{root} is not a directory: its files cannot be archived")
         for directory, dirs, names in os.walk(root):
             dirs.sort()
-            for name in sorted(names):
+            # a linked directory is not followed: listed, so that the copy names it as not archived
+            for name in sorted(names + [d for d in dirs if os.path.islink(os.path.join(directory, d))]):
                 full = os.path.join(directory, name)
                 entries.append({"src": full, "dest": os.path.join(prefix, os.path.relpath(full, root))})
     return entries
@@ -120,6 +123,20 @@ def capture_compose(host: str, projects: list[str], tail: int, docker: Docker | 
 
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         return list(pool.map(read, jobs))
+
+
+def _nameable(files: list[dict]) -> tuple[list[dict], list[str]]:
+    """The files whose archive names are valid, and why each other one is not archived: a bad release must not be able to
+    stop its own incident with a file name."""
+    kept, skipped = [], []
+    for entry in files:
+        try:
+            _dest(entry.get("dest"))
+        except ConductorError as exc:
+            skipped.append(f"{str(entry.get('src'))!r}: {exc}")
+            continue
+        kept.append(entry)
+    return kept, skipped
 
 
 def sums_text(files: list[dict]) -> str:
@@ -153,12 +170,12 @@ def build(path: str, files: list[dict], contents: list[dict], check_mode: bool =
         return read(path)
     if os.path.exists(path):
         raise ConductorError(f"{path} exists but holds no {SUMS}: not an archive this procedure wrote; move it aside")
-    files = [*files, *tree_entries(trees or [])]
-    names = [_dest(entry.get("dest")) for entry in [*files, *contents]]
+    result = Archive(path)
+    files, result.skipped = _nameable([*files, *tree_entries(trees or [])])
+    names = [entry["dest"] for entry in files] + [_dest(entry.get("dest")) for entry in contents]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConductorError(f"archive entries named twice: {', '.join(duplicates)}")
-    result = Archive(path)
     if check_mode:
         result.files = [{"path": name, "sha256": "", "size": -1} for name in sorted(names)]
         return result
@@ -180,7 +197,7 @@ def build(path: str, files: list[dict], contents: list[dict], check_mode: bool =
             hexdigest, size = _write(os.path.join(work, entry["dest"]), str(entry.get("content") or ""))
             copied.append({"path": entry["dest"], "sha256": hexdigest, "size": size})
         result.files = sorted((c for c in copied if isinstance(c, dict)), key=lambda e: e["path"])
-        result.skipped = [c for c in copied if isinstance(c, str)]
+        result.skipped += [c for c in copied if isinstance(c, str)]
         sums = sums_text(result.files)
         atomic_write(os.path.join(work, SUMS), sums.encode("utf-8"), mode=0o440)
         os.chmod(work, 0o750)

@@ -246,7 +246,9 @@ def escalations_due(records: list[dict], environment: str, levels: list[Level], 
         mine = incident_records(records, incident)
         if any(r["event"] in ("incident_acknowledged", "incident_closed") for r in mine):
             continue
-        told = {r.get("data", {}).get("level") for r in mine if r["event"] == "incident_escalated"}
+        # a level is told once a sink of it took the escalation: one that reached nobody stays due, and is tried again
+        told = {r.get("data", {}).get("level") for r in mine if r["event"] == "incident_escalated"
+                and any(sink.get("ok") for sink in r.get("data", {}).get("sinks") or [])}
         opened = parse_time(opened_record(records, incident)["time"])
         minutes = (now - opened).total_seconds() / 60
         for level in levels[1:]:
@@ -273,6 +275,8 @@ def event(records: list[dict], incident: str, phase: str, now: datetime.datetime
         # a later phase (the close) names the archive an earlier notification recorded
         archive = next((r["data"]["archive"] for r in reversed(incident_records(records, incident))
                         if isinstance(r.get("data"), dict) and r["data"].get("archive")), {})
+    # one line of at most 256 characters, as every sink's event has it (the ledger keeps the longer text)
+    failed_step = " ".join(_text(failed_step, "failed step", 4096).split())[:256]
     if not summary:
         summary = _summary(opened, phase, to, failed_step, level)
     return {"schema": "maestro.conductor/incident-event/v1", "incident": incident, "environment": opened["environment"],
@@ -300,9 +304,9 @@ def unfreeze_problems(records: list[dict], incident: str, postmortem: dict | Non
                       item_problems) -> list[str]:
     """Why the freeze may not be lifted ([] when it may): the post-mortem must exist with its action items filled in,
     unless an override with its reason is recorded. ``item_problems`` judges a post-mortem's action items."""
-    opened_record(records, incident)
     if override:
         return [] if _text(override_reason, "override reason") else ["an override needs its reason (OVERRIDE_REASON=...): it is recorded"]
+    opened_record(records, incident)  # a freeze with no incident behind it is lifted only by an override
     if postmortem is None:
         return [f"the post-mortem of {incident} does not exist yet: it is written when the incident runs"]
     return list(item_problems(postmortem))
@@ -376,6 +380,9 @@ def rollback_verdict(rollback: dict, served: list[dict], records: list[dict], in
         if observation.get("serving_commit") != record.get("commit"):
             return failed(f"proxy {name} serves commit {observation.get('serving_commit') or 'unknown'}, the rollback proved "
                           f"{record.get('commit')} ({record.get('tag')})")
+        if observation.get("config_loaded") is False:
+            return failed(f"proxy {name}: its configuration on disk is not the one it loaded, so what serves now may change "
+                          "at its next reload")
         if observation.get("config_problem") or observation.get("config_exact") is False:
             return failed(f"proxy {name}: {observation.get('config_problem') or 'its configuration lists servers of more than the live colour'}")
     return {"ok": True, "phase": "rolled_back", "failed_step": "", "to": to}
@@ -403,8 +410,11 @@ def summary_lines(incident: str, plan: dict, outcome: dict, notifications: list[
             lines.append(f"ROLLBACK FAILED at {outcome.get('failed_step') or 'an unknown step'}")
     else:
         lines.append(f"no rollback: {plan.get('why_no_rollback', '')}")
-    lines.append(f"evidence: {archive.get('location', '?')} ({len(archive.get('files') or [])} files, digest {archive.get('digest', '?')})"
-                 + (f"; not archived: {'; '.join(archive['skipped'])}" if archive.get("skipped") else ""))
+    if archive.get("digest"):
+        lines.append(f"evidence: {archive.get('location', '?')} ({len(archive.get('files') or [])} files, digest {archive['digest']})"
+                     + (f"; not archived: {'; '.join(archive['skipped'])}" if archive.get("skipped") else ""))
+    else:
+        lines.append(f"EVIDENCE NOT ARCHIVED: {archive.get('msg') or 'the archive could not be written'}")
     lines.append(f"post-mortem: {postmortem.get('markdown', '?')} (fill in its human parts in {postmortem.get('json', '?')})")
     lines.append(f"deploys stay frozen: make incident-close INCIDENT={incident}, then make unfreeze INCIDENT={incident} once the "
                  "post-mortem's action items are filled in")

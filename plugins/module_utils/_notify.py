@@ -45,6 +45,7 @@ from urllib.error import HTTPError, URLError
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
 from ansible_collections.maestro.conductor.plugins.module_utils._names import TAG_RE, validate_incident_id
+from ansible_collections.maestro.conductor.plugins.module_utils._postmortem import inert_markdown
 from ansible_collections.maestro.conductor.plugins.module_utils._urls import scrub
 
 SCHEMA = "maestro.conductor/incident-event/v1"
@@ -404,8 +405,9 @@ def body(event: dict) -> str:
 
 def markdown(event: dict) -> str:
     """The Mattermost text (Markdown): a bold summary and a table of the fields."""
-    cells = "\n".join(f"| {name} | {value.replace('|', '/')} |" for name, value in _facts(event))
-    return f"**{event['summary']}**\n\n| | |\n|:--|:--|\n{cells}"
+    # what comes from outside (a reason, an alert's text) is inert: no mention, link, image, HTML or broken table row
+    cells = "\n".join(f"| {name} | {inert_markdown(value)} |" for name, value in _facts(event))
+    return f"**{inert_markdown(event['summary'])}**\n\n| | |\n|:--|:--|\n{cells}"
 
 
 def _slack_escape(text: str) -> str:

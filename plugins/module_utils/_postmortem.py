@@ -35,7 +35,9 @@ _PLACEHOLDER_WORDS = {"todo", "tbd", "tbc", "fixme", "xxx", "na", "n/a", "none",
                       "who", "what", "placeholder", "later"}
 # inline Markdown that text from outside could start: emphasis, code, links, strikethrough, table cells; and HTML
 _MD_ESCAPED = {ch: "\\" + ch for ch in "\\`*_[]|~"}
-_MD_ESCAPED.update({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+_MD_ESCAPED.update({"<": "&lt;", ">": "&gt;", "&": "&amp;", "!": "\\!",
+                    # a zero-width space after @ keeps @all, @channel and @someone from notifying anyone in chat
+                    "@": "@\u200b"})
 _HUMAN_MARK = "to be written by a human"
 
 
@@ -431,7 +433,9 @@ def _is_placeholder(value: object) -> bool:
     if re.fullmatch(r"<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}", text):  # <owner>, [action], {due}
         return True
     word = text.strip(" .:!?-_*#").lower()
-    return not any(ch.isalnum() for ch in word) or word in _PLACEHOLDER_WORDS
+    # "TODO: later", "TBD team": a placeholder word first is still a placeholder
+    first = re.split(r"[\s:.,;!?-]+", word, maxsplit=1)[0]
+    return not any(ch.isalnum() for ch in word) or word in _PLACEHOLDER_WORDS or first in {"todo", "tbd", "tbc", "fixme", "xxx"}
 
 
 def _is_date(value: object) -> bool:
@@ -467,7 +471,16 @@ def action_item_problems(pm: dict) -> list[str]:
                 problems.append(f"action item {number}: {field} {value.strip()!r} is a placeholder, not a real {field}")
         if not _is_date(item.get("due")):
             problems.append(f"action item {number}: due {item.get('due')!r} is not a date: expected YYYY-MM-DD")
+        elif _opened_day(pm) and datetime.date.fromisoformat(item["due"].strip()) < _opened_day(pm):
+            problems.append(f"action item {number}: due {item['due'].strip()} is before the incident opened ({_opened_day(pm)})")
     return problems
+
+
+def _opened_day(pm: dict) -> datetime.date | None:
+    """The day the incident opened, from the post-mortem's own summary (None when it does not say)."""
+    opened = (pm.get("summary") or {}).get("opened_at") if isinstance(pm.get("summary"), dict) else None
+    moment = _time(opened)
+    return moment.date() if moment else None
 
 
 def _written(part: object) -> bool:
@@ -503,6 +516,11 @@ def merge_human(old: dict, new: dict) -> dict:
 
 
 # ---- Markdown
+
+def inert_markdown(value: object) -> str:
+    """Text from outside as one line of inert Markdown (the chat messages use it too)."""
+    return _md(value)
+
 
 def _md(value: object) -> str:
     """Text from outside as one line of inert Markdown: no table cell, link, HTML or emphasis can start from it."""

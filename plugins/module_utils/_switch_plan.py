@@ -116,14 +116,23 @@ def batches(hosts: list[str], batch: object) -> list[list[str]]:
     return result
 
 
-def freeze_refusal(mode: str, ledger: dict) -> str:
-    """Why a switch may not run now ('' when it may): a deploy while an incident froze the environment. A rollback may."""
+def freeze_refusal(mode: str, ledger: dict, tag: str = "") -> str:
+    """Why a switch may not run now ('' when it may). While an incident freezes the environment, a deploy may not, and a
+    rollback may go only to a release with a green verdict and no quarantine (a rollback to anything else would be a
+    deploy by another name)."""
     frozen = [entry for entry in ledger.get("frozen") or [] if isinstance(entry, dict)]
-    if mode != "deploy" or not frozen:
+    if not frozen:
         return ""
     named = "; ".join(f"{entry.get('incident')} ({entry.get('reason') or 'no reason recorded'})" for entry in frozen)
-    return (f"deploys are frozen by incident{'s' if len(frozen) > 1 else ''} {named}: rollbacks may run; lift the freeze with make unfreeze "
-            f"INCIDENT={frozen[-1].get('incident')} once the post-mortem's action items are filled in")
+    lift = f"lift the freeze with make unfreeze INCIDENT={frozen[-1].get('incident')} once the post-mortem's action items are filled in"
+    many = "s" if len(frozen) > 1 else ""
+    if mode == "deploy":
+        return f"deploys are frozen by incident{many} {named}: rollbacks may run; {lift}"
+    healthy = list(ledger.get("healthy") or [])
+    if tag and tag != ledger.get("live") and tag not in healthy:
+        return (f"{tag} has no green verdict without quarantine, and incident{many} {named} freeze{'' if many else 's'} the "
+                f"environment: a rollback may go only to {', '.join(healthy) or 'no release (none is healthy)'}; {lift}")
+    return ""
 
 
 def plan_switch(mode: str, environment: str, requested_tag: str, verified: dict, ledger: dict, proxies: list[dict],
@@ -132,7 +141,7 @@ def plan_switch(mode: str, environment: str, requested_tag: str, verified: dict,
     ``{"name", "endpoints": {"blue": "host:port", "green": ...}}``; ``verified``: release_verify's result."""
     if mode not in MODES:
         raise ConductorError(f"mode {mode!r} is invalid: expected deploy or rollback")
-    refusal = freeze_refusal(mode, ledger)
+    refusal = freeze_refusal(mode, ledger, verified.get("tag") or requested_tag)
     if refusal:
         raise ConductorError(refusal)
     if not proxies:

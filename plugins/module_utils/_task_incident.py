@@ -78,8 +78,17 @@ def _open(params: dict, records: list[dict], check_mode: bool) -> dict:
             if fresh.open_incidents and (request.source == "alert" or not request.allow_second):
                 raise ConductorError(f"incident {fresh.open_incidents[-1]} was opened for {params['environment']} meanwhile: "
                                      "run again to join it")
+        try:
+            _ledger.append(params["path"], *plan.records, guard=still_no_open_incident)
+        except ConductorError as exc:
+            if request.source != "alert" or "meanwhile" not in str(exc):
+                raise
+            # an alert that lost the race to another opening joins the incident that won it
+            fresh = _ledger.read_environment(params["path"], params["environment"])[1]
+            plan = _incident.OpenPlan("join", f"{exc}: this alert joins it (no second incident, no second automatic rollback)",
+                                      incident=fresh.open_incidents[-1] if fresh.open_incidents else "")
+            return {"changed": False, "plan": plan.as_dict(), "incident": plan.incident, "records": []}
         os.makedirs(_incident.paths(params["incident_dir"], plan.incident)["dir"], mode=0o750, exist_ok=True)
-        _ledger.append(params["path"], *plan.records, guard=still_no_open_incident)
     return {"changed": plan.action == "open", "plan": plan.as_dict(), "incident": plan.incident,
             "records": plan.records if plan.action == "open" else _incident.incident_records(records, plan.incident)}
 
@@ -108,14 +117,13 @@ def _planned(params: dict, records: list[dict]) -> tuple[dict | None, list[str]]
         data = {"phase": params["phase"], "level": params["level"], "sinks": _sinks(params["outcome"])}
         if params["failed_step"]:
             data["failed_step"] = params["failed_step"][:1000]
-        if params["archive"]:
+        if (params["archive"] or {}).get("digest"):
             data["archive"] = {k: params["archive"].get(k) for k in ("digest", "location") if params["archive"].get(k)}
         return _record(params, records, "incident_notified", data, record_id=f"{incident}/notified/{params['phase']}/{params['level']}"), []
     if state == "escalated":
-        if any(r["event"] == "incident_escalated" and r.get("data", {}).get("level") == params["level"] for r in mine):
-            return None, []
+        # every attempt is recorded; the level stays due until a sink of it took the escalation
         data = {"level": params["level"], "to": [str(t) for t in params["outcome"].get("to") or []], "sinks": _sinks(params["outcome"])}
-        return _record(params, records, "incident_escalated", data, record_id=f"{incident}/escalated/{params['level']}"), []
+        return _record(params, records, "incident_escalated", data), []
     if state == "acknowledged":
         if any(r["event"] in ("incident_acknowledged", "incident_closed") for r in mine):
             return None, []
@@ -124,7 +132,9 @@ def _planned(params: dict, records: list[dict]) -> tuple[dict | None, list[str]]
         if incident not in current.open_incidents:
             _incident.opened_record(records, incident)
             return None, []
-        return _record(params, records, "incident_closed", {"archive": params["archive"] or {}}, record_id=f"{incident}/closed"), []
+        archive = params["archive"] or next((r["data"]["archive"] for r in reversed(mine)
+                                             if isinstance(r.get("data"), dict) and r["data"].get("archive")), {})
+        return _record(params, records, "incident_closed", {"archive": archive}, record_id=f"{incident}/closed"), []
     # unfrozen
     if incident not in current.frozen:
         _incident.opened_record(records, incident)
@@ -208,7 +218,8 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
         result["records"] = mine
         if params["phase"] and mine:
             result["event"] = _incident.event(records, incident, params["phase"], _now(), failed_step=params["failed_step"],
-                                              archive=params["archive"] and {k: params["archive"].get(k) for k in ("digest", "location")},
+                                              archive={k: params["archive"].get(k) for k in ("digest", "location")}
+                                              if (params["archive"] or {}).get("digest") else None,
                                               level=params["level"])
     if params["escalation"] is not None:
         result["due"] = _incident.escalations_due(records, environment, _incident.escalation_levels(params["escalation"]), _now())

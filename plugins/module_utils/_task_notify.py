@@ -47,19 +47,35 @@ def _merge(params: dict) -> Outcome:
     return Outcome({"changed": False, "outcome": outcome}, _warnings(handed, outcome) if outcome["all_failed"] or handed else [])
 
 
+def _checked_sinks(sinks: object, only: list | None) -> tuple[dict, list[dict]]:
+    """Each sink checked on its own: a misconfigured one is a failed sink, named with why, never the others' end."""
+    if not isinstance(sinks, dict):
+        return _notify.validate_sinks(sinks), []
+    good: dict = {}
+    bad: list[dict] = []
+    for name, settings in sinks.items():
+        try:
+            good.update(_notify.validate_sinks({name: settings}))
+        except ConductorError as exc:
+            if only is None or name in only:
+                bad.append({"sink": str(name)[:64], "ok": False, "status": 0, "error": str(exc)[:500], "to": str(name)[:64], "seconds": 0.0})
+    return good, bad
+
+
 def run(params: dict, check_mode: bool, diff: bool) -> Outcome:  # pylint: disable=unused-argument
     if params["merge"]:
         return _merge(params)
     if not 1 <= params["timeout"] <= 300:
         raise ConductorError(f"timeout {params['timeout']} is invalid: expected seconds, 1 to 300")
     event = _notify.validate_event(params["event"])
-    plan = _notify.plan(event, _notify.validate_sinks(params["sinks"]), params["only"])
+    sinks, misconfigured = _checked_sinks(params["sinks"], params["only"])
+    plan = _notify.plan(event, sinks, params["only"])
     direct = {name: settings for name, settings in plan.send.items() if name in _notify.DIRECT}
     payloads = {**_notify.direct_payloads(event, direct), **_notify.handed_payloads(event, plan.send)}
     result = {"changed": bool(direct), "event_id": event["event_id"], "would_send": plan.would_send(), "left_out": plan.skipped,
               "pending": [name for name in _notify.HANDED if name in plan.send], "payloads": payloads}
     sent = [] if check_mode else _notify.send_direct(event, direct, params["timeout"], _notify.sink_secrets(params["sinks"]))
-    results = [r.as_dict() for r in sent + _notify.unconfigured_results(plan)]
+    results = [r.as_dict() for r in sent + _notify.unconfigured_results(plan)] + misconfigured
     outcome = _notify.outcomes(results)
     result.update(results=results, outcome=outcome)
     # the role adds its community.general sinks to this outcome: every-sink-failed is said once all are known

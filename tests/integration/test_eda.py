@@ -49,8 +49,11 @@ RECORD_PLAYBOOK = """\
           - -c
           - 'import sys; open(sys.argv[1], "a").write(sys.argv[2] + chr(10))'
           - "%(runs)s"
-          - "{{ {'incident_environment': incident_environment, 'incident_reason': incident_reason,
-                 'incident_alert': incident_alert, 'incident_source': incident_source} | to_json }}"
+          - "{{ {'incident_environment': incident_environment, 'incident_reason': _handed.reason,
+                 'incident_alert': _handed.alert, 'incident_source': incident_source} | to_json }}"
+      vars:
+        # decoded as roles/incident/tasks/open.yml decodes it
+        _handed: "{{ incident_event_b64 | b64decode | from_json }}"
       changed_when: true
 """
 
@@ -200,6 +203,24 @@ def test_only_the_collections_incident_alerts_with_an_environment_start_it(ruleb
                                     maestro_incident="rollback")))[0] == 200
     runs = rulebook.wait_for_runs(len(before) + 2)
     assert [(r["incident_alert"]["name"], r["incident_environment"]) for r in runs[len(before) + 1:]] == [("CheckoutErrorsHigh", "prod")]
+
+
+def test_alert_text_is_data_never_a_template(rulebook, tmp_path):
+    """A label or annotation holding a template (label values can come from scraped metrics) reaches the playbook as the
+    text it is: nothing is rendered, nothing runs; an environment label that is no environment name starts nothing."""
+    before = rulebook.lines()
+    pwned = tmp_path / "pwned"
+    hostile = "{{ lookup('pipe', 'touch " + str(pwned) + "') }}"
+    alert = firing("00000000000000d1")
+    alert["annotations"] = {"summary": hostile}
+    alert["labels"]["team"] = hostile
+    assert post(notification(alert))[0] == 200
+    bad_environment = firing("00000000000000d2", environment="{{ lookup('pipe', 'touch " + str(pwned) + "-env') }}")
+    assert post(notification(bad_environment))[0] == 200
+    runs = rulebook.wait_for_runs(len(before) + 1)
+    assert runs[-1]["incident_reason"] == hostile and runs[-1]["incident_alert"]["labels"]["team"] == hostile
+    assert rulebook.runs_after_sentinel() == runs
+    assert not list(tmp_path.glob("pwned*"))
 
 
 def test_bad_requests_are_refused_and_start_nothing(rulebook):

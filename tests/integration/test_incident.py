@@ -44,8 +44,8 @@ def manage(env: Env, playbook: str, incident_id: str, **variables) -> subprocess
     return env.playbook(f"playbooks/{playbook}.yml", "-e", json.dumps({"incident_id": incident_id, **variables}))
 
 
-def deploy(env: Env, tag: str) -> subprocess.CompletedProcess:
-    return env.playbook("playbooks/deploy.yml", "-e", json.dumps({"tag": tag}))
+def deploy(env: Env, tag: str, **variables) -> subprocess.CompletedProcess:
+    return env.playbook("playbooks/deploy.yml", "-e", json.dumps({"tag": tag, **variables}))
 
 
 def opened(env: Env) -> list[dict]:
@@ -66,8 +66,11 @@ def broken_live(env: Env) -> None:
 
 
 def test_an_incident_freezes_archives_rolls_back_notifies_and_writes_the_post_mortem(demo):
-    broken_live(demo)
     api, smtp = demo.api, demo.smtp
+    # a deploy is a change PagerDuty hears of, through the incident's change-event sink
+    done = deploy(demo, "v1.2.0", maestro_incident_sinks=api.sinks(smtp))
+    assert done.returncode == 0, out(done)[-2000:]
+    assert "v1.2.0" in json.dumps(api.changes[-1]) and "deploy" in json.dumps(api.changes[-1])
     started = len(api.requests)
     done = incident(demo, api.sinks(smtp))
     text = out(done)
@@ -234,9 +237,41 @@ def test_an_incident_nobody_acknowledges_is_escalated_once_per_level(demo):
     finish(demo, incident_id)
 
 
-def test_a_dry_run_opens_nothing(demo):
+def test_a_rollback_that_fails_is_told_recorded_and_leaves_traffic_where_it_was(demo):
+    broken_live(demo)
+    compose = demo.root / "releases" / "v1.1.0" / "compose.yaml"
+    signed = compose.read_bytes()
+    compose.write_bytes(signed + b"# edited after it was signed\n")
+    started = len(demo.api.requests)
+    try:
+        done = incident(demo, demo.api.sinks(), incident_tag="v1.1.0")
+    finally:
+        compose.write_bytes(signed)
+    text = out(done)
+    assert done.returncode != 0 and "ROLLBACK FAILED at" in text
+    assert demo.served() == demo.commit("v1.2.0")
+    incident_id = opened(demo)[-1]["incident"]
+    hooks = [r.json for r in demo.api.requests[started:] if r.service == "webhook"]
+    assert [h["phase"] for h in hooks] == ["opened", "rollback_started", "rollback_failed"]
+    assert hooks[-1]["failed_step"] and len(hooks[-1]["failed_step"]) <= 256 and "\n" not in hooks[-1]["failed_step"]
+    assert demo.api.alerts[f"maestro/{demo.environment}/{incident_id}"]["status"] == "triggered"
+    base = demo.root / "incidents" / incident_id
+    assert (base / "rollback-run.json").stat().st_size > 0
+    assert "rollback failed" in (base / "postmortem.md").read_text().lower()
+    finish(demo, incident_id)
+    rolled = demo.rollback("-e", json.dumps({"tag": "v1.1.0"}))
+    assert rolled.returncode == 0, out(rolled)[-2000:]
+
+
+def test_a_dry_run_opens_nothing_and_a_reason_is_text_never_a_template(demo, tmp_path):
     broken_live(demo)
     count, dirs = len(opened(demo)), set((demo.root / "incidents").iterdir())
+    pwned = tmp_path / "pwned"
+    reason = "the page shows {{ lookup('pipe', 'touch " + str(pwned) + "') }} literally"
+    made = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "incident"], capture_output=True, text=True, check=False,
+                          env=demo.env(REASON=reason, PLAYBOOK_ARGS="--check"))
+    assert made.returncode == 0, out(made)[-3000:]
+    assert not pwned.exists() and len(opened(demo)) == count
     done = demo.playbook("playbooks/incident.yml", "--check", "--diff", "-e", json.dumps({"incident_reason": "dry run"}))
     assert done.returncode == 0, out(done)[-3000:]
     assert "check mode: incident" in out(done) and "rolling back v1.2.0 to v1.1.0" in out(done)

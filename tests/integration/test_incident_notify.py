@@ -18,6 +18,11 @@ INCIDENT = "demo-20261128T162501Z-a3f9"
 PHASES = ("opened", "rollback_started", "rolled_back", "resolved")
 
 
+def _md_phase(phase: str) -> str:
+    """A phase as the Mattermost text shows it: outside text is inert Markdown, so its underscores are escaped."""
+    return phase.replace("_", "\\_")
+
+
 def events() -> list[dict]:
     made = []
     for phase in PHASES:
@@ -96,7 +101,7 @@ def test_every_sink_gets_every_phase_in_order(notify_stand_ins, tmp_path):
         "INFO demo: incident resolved"]
     mattermost = [r.json for r in api.received("mattermost")]
     assert [m["channel"] for m in mattermost] == ["incidents"] * 4 and all(INCIDENT in m["text"] for m in mattermost)
-    assert [m["text"].splitlines()[0] for m in mattermost] == [f"**[demo] incident {p}: v1.2.0 serves 5xx**" for p in PHASES]
+    assert [m["text"].splitlines()[0] for m in mattermost] == [f"**\\[demo\\] incident {_md_phase(p)}: v1.2.0 serves 5xx**" for p in PHASES]
     # PagerDuty: a trigger at opened, a resolve at resolved, one dedup key; a change event when the rollback went live
     alerts = [r.json for r in api.received("pagerduty") if r.path == "/v2/enqueue"]
     dedup_key = f"maestro/demo/{INCIDENT}"

@@ -157,7 +157,12 @@ def test_escalation_levels_are_due_once_each_until_acknowledged():
     later = start + datetime.timedelta(minutes=12)
     due = _incident.escalations_due(records, "prod", levels, later)
     assert [(d["level"], d["to"]) for d in due] == [(1, ["on-call"])]
-    records.append(_ledger.make_incident_record("prod", "incident_escalated", plan.incident, "x", data={"level": 1, "to": ["on-call"]}))
+    # an attempt that reached nobody leaves the level due; one a sink took does not
+    records.append(_ledger.make_incident_record("prod", "incident_escalated", plan.incident, "x", data={
+        "level": 1, "to": ["on-call"], "sinks": [{"sink": "pagerduty", "ok": False, "error": "refused"}]}))
+    assert [d["level"] for d in _incident.escalations_due(records, "prod", levels, later)] == [1]
+    records.append(_ledger.make_incident_record("prod", "incident_escalated", plan.incident, "x", data={
+        "level": 1, "to": ["on-call"], "sinks": [{"sink": "pagerduty", "ok": True, "error": ""}]}))
     assert _incident.escalations_due(records, "prod", levels, later) == []
     assert [d["level"] for d in _incident.escalations_due(records, "prod", levels, start + datetime.timedelta(minutes=31))] == [2]
     records.append(_ledger.make_incident_record("prod", "incident_acknowledged", plan.incident, "bob"))
@@ -186,6 +191,10 @@ def test_the_freeze_stays_until_the_action_items_are_filled_in_or_an_override_is
     assert _incident.unfreeze_problems(records, plan.incident, {}, False, "", problems) == ["action item 1: owner is empty"]
     assert _incident.unfreeze_problems(records, plan.incident, {"ok": True}, False, "", problems) == []
     assert "needs its reason" in _incident.unfreeze_problems(records, plan.incident, None, True, " ", problems)[0]
+    # a freeze with no incident behind it (a line written by hand) is lifted only by an override
+    with pytest.raises(ConductorError, match="not in this environment's ledger"):
+        _incident.unfreeze_problems(records, "prod-20261127T000000Z-dead", {"ok": True}, False, "", problems)
+    assert _incident.unfreeze_problems(records, "prod-20261127T000000Z-dead", None, True, "stray freeze", problems) == []
     assert _incident.unfreeze_problems(records, plan.incident, None, True, "customer deadline", problems) == []
 
 
@@ -197,6 +206,8 @@ def test_the_rollback_verdict_needs_the_run_the_record_and_every_proxy():
     lying = {"item": "p1", "observation": {"serving_commit": C2, "config_exact": True}}
     verdict = _incident.rollback_verdict(ok_run, [lying], records + [good_record], plan.incident)
     assert verdict["phase"] == "rollback_failed" and "p1 serves commit " + C2 in verdict["failed_step"]
+    unloaded = {"item": "p1", "observation": {"serving_commit": C1, "config_exact": True, "config_loaded": False}}
+    assert "not the one it loaded" in _incident.rollback_verdict(ok_run, [unloaded], records + [good_record], plan.incident)["failed_step"]
     assert "without its green rollback record" in _incident.rollback_verdict(ok_run, [proxy], records, plan.incident)["failed_step"]
     output = json.dumps({"plays": [{"tasks": [{"task": {"name": "Stage the release"}, "hosts": {"app1": {"failed": True, "msg": "unhealthy"}}}]}]})
     failed = _incident.rollback_verdict({"rc": 2, "stdout": "warning\n" + output}, [], records, plan.incident)
@@ -253,3 +264,17 @@ def test_the_archive_refuses_bad_names_and_a_foreign_directory(tmp_path):
         _archive.build(str(tmp_path / "b"), [], [{"dest": "x", "content": "1"}])
     assert _archive.build(str(tmp_path / "c"), [], [{"dest": "x", "content": "1"}], check_mode=True).files[0]["path"] == "x"
     assert not (tmp_path / "c").exists()
+
+
+def test_while_frozen_a_rollback_goes_only_to_a_healthy_release():
+    records, plan = opened(history(), user())
+    records.append(_ledger.make_record("prod", "rollback", "v1.1.0", f"incident/{plan.incident}", commit=C1, verdict="green",
+                                       from_tag="v1.2.0"))
+    records.append(_ledger.make_record("prod", "quarantine", "v1.2.0", f"incident/{plan.incident}"))
+    summary = _ledger.summary(_ledger.state(records, "prod"))
+    for tag in ("v1.2.0", "v9.0.0"):  # the quarantined bad release, a newer one never verified green
+        refusal = _switch_plan.freeze_refusal("rollback", summary, tag)
+        assert f"{tag} has no green verdict" in refusal and plan.incident in refusal
+    assert _switch_plan.freeze_refusal("rollback", summary, "v1.1.0") == ""  # what is live, and healthy
+    assert _switch_plan.freeze_refusal("rollback", summary, "") == ""  # the prior healthy tag
+    assert _switch_plan.freeze_refusal("rollback", {**summary, "frozen": []}, "v9.0.0") == ""

@@ -107,7 +107,7 @@ def test_the_texts_name_the_incident_the_phase_and_every_field():
                      "proxy_flip", "/srv/a.tar (sha256:" + "c" * 64 + ")", "alert:MaestroVerifyFailed", made["time"],
                      made["dedup_key"]):
         assert expected in text
-    assert "Failed step:" in text and "| Failed step | proxy_flip |" in _notify.markdown(made)
+    assert "Failed step:" in text and "| Failed step | proxy\\_flip |" in _notify.markdown(made)
     assert "v1.1.0" in _notify.change_summary(event("rolled_back")) and INCIDENT in _notify.change_summary(event("rolled_back"))
 
 
@@ -193,7 +193,7 @@ def test_every_sink_is_told_and_nothing_fails(notify_stand_ins, monkeypatch):
     assert out.result["pending"] == ["mattermost", "email"]
     mail = out.result["payloads"]["email"]
     assert mail["subject"].startswith(f"[maestro] demo: incident {INCIDENT} opened") and "password" not in mail
-    assert out.result["payloads"]["mattermost"]["text"].startswith("**[demo] incident opened")
+    assert out.result["payloads"]["mattermost"]["text"].startswith("**\\[demo\\] incident opened")
     assert out.result["left_out"] == {"pagerduty_change": "a change event is sent when a rollback went live (rolled_back) only"}
     assert out.result["outcome"]["all_failed"] is False
 
@@ -301,12 +301,15 @@ def test_no_secret_in_the_result_even_when_a_server_quotes_it_back(notify_stand_
         assert secret not in text
 
 
-def test_invalid_input_fails_without_quoting_a_secret(notify_stand_ins, monkeypatch):
+def test_a_misconfigured_sink_is_a_failed_sink_and_the_others_are_told_without_quoting_a_secret(notify_stand_ins, monkeypatch):
     api, _smtp = notify_stand_ins
-    out = run_module({"event": event(), "sinks": {"webhook": {"url": f"http://hooks.example.com/x?token={WEBHOOK_TOKEN}"}}},
-                     monkeypatch)
-    assert out.failed and "webhook.url: plain http to hooks.example.com is refused" in out.result["msg"]
-    assert WEBHOOK_TOKEN not in json.dumps(out.result) and api.requests == []
+    sinks = {"webhook": {"url": f"http://hooks.example.com/x?token={WEBHOOK_TOKEN}"}, "slack": {"url": api.slack_url}}
+    out = run_module({"event": event(), "sinks": sinks}, monkeypatch)
+    assert not out.failed
+    bad = [r for r in out.result["results"] if r["sink"] == "webhook"]
+    assert len(bad) == 1 and not bad[0]["ok"] and "webhook.url: plain http to hooks.example.com is refused" in bad[0]["error"]
+    assert [r["ok"] for r in out.result["results"] if r["sink"] == "slack"] == [True]
+    assert WEBHOOK_TOKEN not in json.dumps(out.result) and [r.service for r in api.requests] == ["slack"]
 
 
 def test_check_mode_sends_nothing_and_says_what_would_be_sent(notify_stand_ins, monkeypatch):
@@ -343,3 +346,11 @@ def test_merge_adds_the_roles_sinks_and_says_when_all_failed(monkeypatch):
     outcome = run_module({"sinks": sinks, "merge": {"sent": sent, "handed": handed}}, monkeypatch).result["outcome"]
     assert outcome["all_failed"] is False and outcome["sinks"][1] == {"sink": "mattermost", "ok": True, "error": "",
                                                                       "to": "mattermost: https://chat.example.com"}
+
+
+def test_chat_text_from_outside_is_inert():
+    hostile = event()
+    hostile["reason"] = {"text": "@channel see ![x](http://evil.invalid/p.png) <b>| row", "expected": "", "seen": ""}
+    text = _notify.markdown(hostile)
+    assert "@channel" not in text and "![x](" not in text and "<b>" not in text
+    assert all(line.count("|") - line.count("\\|") == 3 for line in text.splitlines() if line.startswith("| ") and "---" not in line)

@@ -90,6 +90,14 @@ event:
     ends_at:
       description: Alertmanager's C(endsAt) (for a firing alert, when it would resolve unless sent again).
       type: str
+    environment:
+      description: The alert's C(environment) label when it is an environment name (letters, digits, '.', '_', '-'); empty otherwise.
+      type: str
+    incident_b64:
+      description:
+        - C(alert) and C(reason) as base64 of their JSON, for the incident playbook's C(incident_event_b64). ansible-rulebook
+          writes extra vars to a file that ansible-playbook loads as trusted templates; base64 keeps alert text from being rendered.
+      type: str
     alertmanager:
       description: The notification the alert came in (C(receiver), C(group_key), C(status), C(external_url),
         C(group_labels), C(truncated_alerts)).
@@ -97,6 +105,7 @@ event:
 """
 
 import asyncio
+import base64
 import hmac
 import json
 import logging
@@ -291,8 +300,18 @@ class Deduplicator:
         return len(self._seen)
 
 
+# the collection's environment name rule: only such a label may name the environment an incident runs for
+_ENVIRONMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def event_for(alert: Alert, notification: Notification) -> dict[str, Any]:
-    return {"alert": alert.as_incident_alert(), "reason": alert.reason, "ends_at": alert.ends_at,
+    incident_alert = alert.as_incident_alert()
+    environment = str(incident_alert.get("labels", {}).get("environment", ""))
+    # what the playbook gets of the alert, as base64 of its JSON: ansible-rulebook hands extra vars to ansible-playbook in a
+    # file it loads as trusted templates, and alert text ("{{ lookup('pipe', ...) }}" in a label) must stay data
+    handed = base64.b64encode(json.dumps({"alert": incident_alert, "reason": alert.reason}, sort_keys=True).encode()).decode()
+    return {"alert": incident_alert, "reason": alert.reason, "ends_at": alert.ends_at,
+            "environment": environment if _ENVIRONMENT_RE.fullmatch(environment) else "", "incident_b64": handed,
             "alertmanager": {"receiver": notification.receiver, "group_key": notification.group_key,
                              "status": notification.status, "external_url": notification.external_url,
                              "group_labels": dict(notification.group_labels),
