@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / ".collections")]
 
-from ansible_collections.maestro.conductor.plugins.module_utils._incident import parse_time  # noqa: E402
+from ansible_collections.maestro.conductor.plugins.module_utils._ledger import parse_time  # noqa: E402
 from tests.integration.alert_path import AlertPath, wait_for  # noqa: E402
 
 DEMO = ROOT / ".cache" / "bench-incident"

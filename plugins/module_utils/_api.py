@@ -17,7 +17,6 @@ with when the server takes requests again.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import time
@@ -28,7 +27,7 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import Request, make_context
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._urls import strip_credentials
+from ansible_collections.maestro.conductor.plugins.module_utils._urls import is_loopback, strip_credentials
 
 _MAX_BODY = 4 * 1024 * 1024
 _PER_PAGE = 100
@@ -98,16 +97,6 @@ class Service:
 GITHUB = Service("GitHub", "Authorization", "Bearer ", (("Accept", "application/vnd.github+json"), ("X-GitHub-Api-Version", "2022-11-28")))
 GITLAB = Service("GitLab", "PRIVATE-TOKEN", "")
 GITEA = Service("Gitea", "Authorization", "token ")
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and addresses in 127.0.0.0/8 or ::1: the only hosts plain http may carry a token to."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def validate_api_url(url: str, what: str = "api_url") -> str:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._ledger import iso, parse_time
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_incident_id, validate_tag_name
 
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -22,18 +23,6 @@ PHASES = ("opened", "rollback_started", "rolled_back", "rollback_failed", "resol
 SOURCES = ("user", "alert")
 _MAX_REASON = 2048
 _ALERT_KEYS = ("name", "fingerprint", "starts_at", "labels", "annotations", "generator_url", "status")
-
-
-def parse_time(text: str) -> datetime.datetime:
-    """A ledger time (UTC ISO 8601 with Z) as an aware datetime."""
-    try:
-        return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConductorError(f"time {text!r} is invalid: expected UTC ISO 8601 such as 2026-11-28T16:25:01.123Z") from exc
-
-
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_id(environment: str, now: datetime.datetime) -> str:

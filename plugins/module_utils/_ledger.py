@@ -41,8 +41,33 @@ def validate_environment(name: object) -> str:
     return name
 
 
+def iso(moment: datetime.datetime) -> str:
+    """A time as the ledger writes it: UTC ISO 8601 with milliseconds and Z."""
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: object) -> datetime.datetime:
+    """A ledger time as an aware UTC datetime (a time without a zone is taken as UTC)."""
+    try:
+        moment = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConductorError(f"ledger time {text!r} is invalid: expected UTC ISO 8601 such as 2026-11-28T16:25:01.123Z") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)).astimezone(datetime.timezone.utc)
+
+
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(datetime.datetime.now(datetime.timezone.utc))
+
+
+def _check_actor(actor: str) -> None:
+    if not actor or len(actor) > 256:
+        raise ConductorError("ledger actor is required: who did this (an AWX job id, a user name), at most 256 characters")
+
+
+def _check_record_id(record_id: str) -> str:
+    if len(record_id) > 128:
+        raise ConductorError("ledger record id is longer than 128 characters")
+    return record_id
 
 
 # what a per-host report may hold, and of which type
@@ -73,8 +98,7 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
     if event not in EVENTS:
         raise ConductorError(f"ledger event {event!r} is invalid: expected one of {', '.join(EVENTS)}")
     validate_tag_name(tag)
-    if not actor or len(actor) > 256:
-        raise ConductorError("ledger actor is required: who did this (an AWX job id, a user name), at most 256 characters")
+    _check_actor(actor)
     if event in ("verdict", "drill") and verdict not in VERDICTS:
         raise ConductorError(f"a {event} record needs verdict green or red, got {verdict!r}")
     if verdict and verdict not in VERDICTS:
@@ -96,9 +120,7 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
     if hosts:
         record["hosts"] = _host_reports(hosts)
     if record_id:
-        if len(record_id) > 128:
-            raise ConductorError("ledger record id is longer than 128 characters")
-        record["id"] = record_id
+        record["id"] = _check_record_id(record_id)
     return record
 
 
@@ -109,8 +131,7 @@ def make_incident_record(environment: str, event: str, incident: str, actor: str
     if event not in INCIDENT_EVENTS:
         raise ConductorError(f"incident ledger event {event!r} is invalid: expected one of {', '.join(INCIDENT_EVENTS)}")
     validate_incident_id(incident)
-    if not actor or len(actor) > 256:
-        raise ConductorError("ledger actor is required: who did this (an AWX job id, a user name), at most 256 characters")
+    _check_actor(actor)
     record = {"v": LEDGER_VERSION, "time": _now(), "environment": environment, "event": event, "incident": incident, "actor": actor}
     if tag:
         record["tag"] = validate_tag_name(tag)
@@ -127,9 +148,7 @@ def make_incident_record(environment: str, event: str, incident: str, actor: str
             raise ConductorError(f"ledger data of {event} is {size} bytes as JSON: at most {_MAX_DATA}")
         record["data"] = data
     if record_id:
-        if len(record_id) > 128:
-            raise ConductorError("ledger record id is longer than 128 characters")
-        record["id"] = record_id
+        record["id"] = _check_record_id(record_id)
     return record
 
 

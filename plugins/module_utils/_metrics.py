@@ -34,7 +34,7 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.maestro.conductor.plugins.module_utils._api import is_loopback
+from ansible_collections.maestro.conductor.plugins.module_utils._urls import is_loopback
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
 from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import PREFIX, SOURCES, SPECS, WRITERS, Spec

@@ -31,7 +31,6 @@ or an error: errors are built from the sink, the origin and the status, and what
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import json
 import re
 import time
@@ -46,7 +45,7 @@ from ansible_collections.maestro.conductor.plugins.module_utils._common import C
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
 from ansible_collections.maestro.conductor.plugins.module_utils._names import TAG_RE, validate_incident_id
 from ansible_collections.maestro.conductor.plugins.module_utils._postmortem import inert_markdown
-from ansible_collections.maestro.conductor.plugins.module_utils._urls import scrub
+from ansible_collections.maestro.conductor.plugins.module_utils._urls import is_loopback, scrub
 
 SCHEMA = "maestro.conductor/incident-event/v1"
 PHASES = ("opened", "rollback_started", "rolled_back", "rollback_failed", "resolved", "escalated")
@@ -90,16 +89,6 @@ _MAX_RETRY_WAIT = 2.0
 
 
 # ---------------------------------------------------------------------------------------------------------------- event
-
-def is_loopback(host: str) -> bool:
-    """_api.is_loopback's rule; not imported from there, since _api imports ansible.module_utils.urls (0.2 s a task)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 def _text(value: object, what: str, limit: int = _MAX_TEXT, required: bool = False) -> str:
     if not isinstance(value, str) or _CONTROL_RE.search(value) or len(value) > limit or (required and not value.strip()):

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._incident import iso, parse_time
+from ansible_collections.maestro.conductor.plugins.module_utils._ledger import iso, parse_time
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_incident_id
 from ansible_collections.maestro.conductor.plugins.module_utils._urls import scrub
@@ -66,12 +66,9 @@ def _time(value: object) -> datetime.datetime | None:
     if not isinstance(value, str) or not _TIME_RE.match(value):
         return None
     try:
-        moment = parse_time(value)
+        return parse_time(value)
     except ConductorError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc)
 
 
 def _required_time(value: object, what: str) -> datetime.datetime:

@@ -29,6 +29,7 @@ SPEC = {
         "source": {"type": "str", "default": "user", "choices": list(_incident.SOURCES)},
         "alert": {"type": "dict"},
         "allow_second": {"type": "bool", "default": False},
+        "tag": {"type": "str", "default": ""},
         "target": {"type": "dict"},
         "phase": {"type": "str", "choices": list(_incident.PHASES)},
         "level": {"type": "int", "default": 0},
@@ -60,9 +61,7 @@ def _now() -> datetime.datetime:
 
 
 def _target(params: dict) -> _incident.Target:
-    target = params["target"] or {}
-    return _incident.Target(tag=str(target.get("tag") or ""), commit=str(target.get("commit") or ""),
-                            problem=str(target.get("problem") or ""))
+    return _incident.target_from(params["target"], params["tag"])
 
 
 def _open(params: dict, records: list[dict], check_mode: bool) -> dict:
@@ -171,7 +170,7 @@ def _report(params: dict, records: list[dict], check_mode: bool) -> dict:
                 "source": data.get("source") or {}, "from": data.get("from") or {}, "to": data.get("to") or {}}
     built = _postmortem.build(incident, records, {"digest": archive["digest"], "location": archive.get("location", ""),
                                                   "files": archive.get("files") or []} if archive.get("digest") else {},
-                              _incident.iso(_now()), failed_requests=params["failed_requests"], due_days=params["due_days"])
+                              _ledger.iso(_now()), failed_requests=params["failed_requests"], due_days=params["due_days"])
     old = _read_postmortem(params)
     if old is not None:
         built = _postmortem.merge_human(old, built)

@@ -8,6 +8,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import parse_qsl, unquote
 
@@ -103,3 +104,13 @@ def redact(text: str, url: str) -> str:
             if len(form) >= _MIN_MASKED:
                 text = text.replace(form, "***")
     return text
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and addresses in 127.0.0.0/8 or ::1: the only hosts plain http may carry a secret to."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

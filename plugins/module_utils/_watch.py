@@ -14,6 +14,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import validate_environment
 from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import CHECKS
 from ansible_collections.maestro.conductor.plugins.module_utils._switch_plan import live_colour as proxy_live_colour
@@ -70,13 +71,7 @@ def iso(epoch: float) -> str:
 
 def parse_time(text: str) -> float:
     """A ledger time (ISO 8601, UTC) as epoch seconds."""
-    try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (AttributeError, ValueError) as exc:
-        raise ConductorError(f"ledger time {text!r} is invalid: expected ISO 8601") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.timestamp()
+    return _ledger.parse_time(text).timestamp()
 
 
 def went_live(records: list[dict], live: str) -> dict:

@@ -15,7 +15,7 @@ description:
   - "O(state=opened) decides from the ledger whether the request opens an incident, joins the one open (an alert always
     does: one incident, one automatic rollback) or is refused (a human's second incident, unless O(allow_second)). An alert
     never opens one while a human's incident freezes the environment. Whether the rollback runs is decided too: not
-    without a target (C(problem) in O(target)), not when the target is what is live. The opening and the freeze are one write,
+    without a target (O(target) failed), not when the target is what is live. The opening and the freeze are one write,
     made under the ledger's lock after checking again that no incident was opened meanwhile."
   - "With O(phase), the result carries the phase's notification event (one schema for every sink, with a dedup key that
     is the same for every phase of the incident)."
@@ -87,8 +87,14 @@ options:
     description: Open a second incident while one is open (a human's explicit choice; never for an alert).
     type: bool
     default: false
+  tag:
+    description: With O(state=opened), the tag to roll back to; empty for the prior healthy tag (O(target)).
+    type: str
+    default: ""
   target:
-    description: Where the rollback would go, as looked up before opening - C(tag), C(commit), or C(problem) when there is none.
+    description:
+      - With O(state=opened) and no O(tag), the prior healthy tag as M(maestro.conductor.release_tags) found it (its registered
+        result, C(tag.name) and C(tag.commit)), or failed to (its C(msg) says why there is no target).
     type: dict
   phase:
     description: The phase whose notification event to return, and to record with O(state=notified).
@@ -143,7 +149,7 @@ EXAMPLES = r"""
     state: opened
     actor: alice
     reason: checkout answers 500
-    target: {tag: v2.3.0, commit: "{{ target_commit }}"}
+    target: "{{ prior_healthy }}"
     incident_dir: /var/lib/maestro/incidents
     phase: opened
   register: opened

@@ -153,7 +153,7 @@ def test_escalation_levels_are_due_once_each_until_acknowledged():
     levels = _incident.escalation_levels([{"sinks": ["slack"]}, {"sinks": ["pagerduty"], "after_minutes": 10, "contacts": ["on-call"]},
                                           {"sinks": ["email"], "after_minutes": 30}])
     records, plan = opened(history(), user())
-    start = _incident.parse_time(plan.records[0]["time"])
+    start = _ledger.parse_time(plan.records[0]["time"])
     later = start + datetime.timedelta(minutes=12)
     due = _incident.escalations_due(records, "prod", levels, later)
     assert [(d["level"], d["to"]) for d in due] == [(1, ["on-call"])]
@@ -278,3 +278,14 @@ def test_while_frozen_a_rollback_goes_only_to_a_healthy_release():
     assert _switch_plan.freeze_refusal("rollback", summary, "v1.1.0") == ""  # what is live, and healthy
     assert _switch_plan.freeze_refusal("rollback", summary, "") == ""  # the prior healthy tag
     assert _switch_plan.freeze_refusal("rollback", {**summary, "frozen": []}, "v9.0.0") == ""
+
+
+def test_the_target_is_the_tag_asked_for_or_what_the_prior_healthy_lookup_found():
+    assert _incident.target_from({"skipped": True}, "v1.1.0") == _incident.Target("v1.1.0")
+    found = {"tag": {"name": "v1.1.0", "commit": C1}}
+    assert _incident.target_from(found) == _incident.Target("v1.1.0", C1)
+    failed = {"failed": True, "msg": "no tag older than the live v1.2.0 has a green verdict"}
+    assert _incident.target_from(failed).problem == failed["msg"]
+    assert _incident.target_from(None).problem and _incident.target_from({}).problem
+    with pytest.raises(ConductorError, match="tag name"):
+        _incident.target_from(found, "v1;rm")

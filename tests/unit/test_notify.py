@@ -8,13 +8,13 @@ import json
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _notify
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.modules import incident_notify
 from tests.notify_api import notify_stand_ins  # noqa: F401 pylint: disable=unused-import
 from tests.notify_api import PAGERDUTY_KEY, SECRETS, SLACK_SECRET, WEBHOOK_TOKEN
+from tests.unit.test_modules import run
 
 NOTIFY_BASE_PORT = 19400
 INCIDENT = "demo-20261128T162501Z-a3f9"
@@ -30,26 +30,9 @@ def event(phase: str = "opened", **changes) -> dict:
                               f"[demo] incident {phase} on v1.2.0", **fields)
 
 
-class _Exit(Exception):
-    def __init__(self, result: dict, failed: bool):
-        super().__init__(result)
-        self.result, self.failed = result, failed
-
-
-def run_module(args: dict, monkeypatch, check_mode: bool = False) -> _Exit:
+def run_module(args: dict, monkeypatch, check_mode: bool = False):
     """incident_notify's main(), as Ansible runs it on a host: arguments in, exit_json or fail_json out."""
-    def exit_json(_self, **result):
-        raise _Exit(result, failed=False)
-
-    def fail_json(_self, msg, **result):
-        raise _Exit({"msg": msg, **result}, failed=True)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    with patch_module_args({**args, "_ansible_check_mode": check_mode}), pytest.raises(_Exit) as caught:
-        incident_notify.main()
-    json.dumps(caught.value.result)
-    return caught.value
+    return run(incident_notify, {**args, "_ansible_check_mode": check_mode}, monkeypatch)
 
 
 def by_sink(result: dict) -> dict:
