@@ -213,7 +213,7 @@ test-lint: setup
 	$(BIN)/ansible-lint
 
 test-integration: services eda-setup
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q --durations=30 tests/integration
 
 # The restore drill into a clean Debian container (extensions/molecule/restore_drill): the host image
 # and the demo releases it restores are made first, in .cache/ (kept: speed-ups only).

@@ -32,10 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / ".collections")]
 
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import parse_time  # noqa: E402
-from tests.integration.alert_path import AlertPath, wait_for  # noqa: E402
+from tests.integration.alert_path import AlertPath  # noqa: E402
+from tests.integration.demo_env import Env  # noqa: E402
+from tests.servers import wait_for  # noqa: E402
 
 DEMO = ROOT / ".cache" / "bench-incident"
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+# a tampered live release fires both; the first to leave Alertmanager starts the clock
+INCIDENT_ALERTS = ("MaestroVerificationFailed", "MaestroServingUnproven")
 
 
 class Poll:
@@ -80,10 +84,10 @@ def alert_round(path: AlertPath, good: str) -> dict:
     path.finish_incidents()
     path.deploy("v1.2.0")
     path.tamper("edit")
-    before = len(path.relay.firing("MaestroVerificationFailed"))
+    before = len(path.relay.firing(*INCIDENT_ALERTS))
     poll = Poll(path, good)
     path.watch()
-    arrived = wait_for("the alert leaving Alertmanager", lambda: path.relay.firing("MaestroVerificationFailed")[before:], 120, 0.02)[0]
+    arrived = wait_for("the alert leaving Alertmanager", lambda: path.relay.firing(*INCIDENT_ALERTS)[before:], 120, 0.02)[0]
     served = poll.wait(300)
     last = wait_for("the incident's last notification recorded", lambda: [
         r for r in path.env.ledger() if r["event"] == "incident_notified" and (r.get("data") or {}).get("phase") == "rolled_back"], 120)[-1]
@@ -99,7 +103,7 @@ def alert_round(path: AlertPath, good: str) -> dict:
 def main() -> int:
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir(parents=True)
-    path = AlertPath(DEMO, "bench-incident", 19540)
+    path = AlertPath(Env(DEMO, "bench-incident"), 19540)
     try:
         path.start()
         good = path.env.commit("v1.1.0")

@@ -30,6 +30,18 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def wait_for(what: str, predicate, timeout: float = 60.0, interval: float = 0.2):
+    """``predicate()``'s first true value, polled every ``interval`` seconds; after ``timeout`` seconds, fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
 class Backend:
     """An HTTP server answering /version with its tag and commit, and /healthz."""
 

@@ -1,5 +1,5 @@
-"""The alert path of incident response on real parts, for tests/integration/test_incident_alert.py and
-bench/bench_incident.py: a demo of its own, the demo's monitoring (a real Prometheus, Alertmanager and node_exporter, from
+"""The alert path of incident response on real parts, for tests/integration/test_incident.py and
+bench/bench_incident.py: a demo (its own, or one a test module already made), the demo's monitoring (a real Prometheus, Alertmanager and node_exporter, from
 demo/monitoring.yml) with every rule's ``for:`` cut to 0 s, a real ansible-rulebook running the collection's rulebook
 (scripts/eda.sh run), and between Alertmanager and the rulebook a relay that notes when each notification left
 Alertmanager. The incident's webhook sink is the stand-in of tests/notify_api.py (a hosted service cannot be reached here).
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,13 +17,13 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import yaml
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _alert_rules, _http
 from tests.integration.demo_env import ROOT, Env, make_demo, out, tear_down
 from tests.notify_api import NotifyApi
+from tests.servers import wait_for
 
 
 class Relay:
@@ -59,25 +60,14 @@ class Relay:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def firing(self, alertname: str) -> list[float]:
-        """When each notification with ``alertname`` firing arrived."""
+    def firing(self, *alertnames: str) -> list[float]:
+        """When each notification with one of ``alertnames`` firing arrived."""
         return [at for at, body in self.received
-                if any(a.get("status") == "firing" and a.get("labels", {}).get("alertname") == alertname for a in body.get("alerts", []))]
+                if any(a.get("status") == "firing" and a.get("labels", {}).get("alertname") in alertnames for a in body.get("alerts", []))]
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def wait_for(what: str, predicate, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def accepts(port: int) -> bool:
@@ -90,11 +80,13 @@ class AlertPath:
     """Ports ``base`` + 0 Prometheus, +1 Pushgateway, +2 Alertmanager, +3 node_exporter, +4 the relay, +5 the rulebook's
     source, +6..+9 the notification stand-ins."""
 
-    def __init__(self, root: Path, environment: str, base: int, repeat_interval: str = "2s"):
-        self.env = Env(root, environment)
+    def __init__(self, env: Env, base: int, repeat_interval: str = "2s", own_demo: bool = True):
+        """``own_demo``: make the demo in start() and tear it down in stop(); otherwise ``env`` is a demo already made,
+        which stop() leaves to its owner."""
+        self.env, self.own_demo = env, own_demo
         self.ports = {"prometheus": base, "pushgateway": base + 1, "alertmanager": base + 2, "node_exporter": base + 3,
                       "relay": base + 4, "source": base + 5}
-        self.api = NotifyApi(base + 6)
+        self.api = NotifyApi(base + 6, webhook_key=False)  # the rulebook's runs get the webhook from DEMO_INCIDENT_WEBHOOK
         self.env.vars.update({
             "PROMETHEUS_PORT": str(base), "PUSHGATEWAY_PORT": str(base + 1), "ALERTMANAGER_PORT": str(base + 2),
             "NODE_EXPORTER_PORT": str(base + 3), "WEBHOOK_URL": f"http://127.0.0.1:{base + 4}/alerts",
@@ -102,13 +94,14 @@ class AlertPath:
             "DEMO_INCIDENT_WEBHOOK": self.api.webhook_url})
         self.relay = Relay(base + 4, f"http://127.0.0.1:{base + 5}/alerts")
         self.rulebook: subprocess.Popen | None = None
-        self.rulebook_log = root / "rulebook.log"
+        self.rulebook_log = env.root / "rulebook.log"
 
     # ------------------------------------------------------------------------------------------------ set-up
 
     def start(self) -> None:
-        demo = make_demo(self.env).demo_run
-        assert demo.returncode == 0, out(demo)[-3000:]
+        if self.own_demo:
+            demo = make_demo(self.env).demo_run
+            assert demo.returncode == 0, out(demo)[-3000:]
         started = self.env.playbook("demo/monitoring.yml")
         assert started.returncode == 0, out(started)[-3000:]
         # the rules as the monitoring role wrote them, every for: cut to 0 s (promtool proves the real durations)
@@ -142,7 +135,8 @@ class AlertPath:
         self.api.stop()
         subprocess.run(["bash", str(ROOT / "scripts" / "monitoring.sh"), "stop"], env=self.env.env(MONITORING_DIR=str(self.env.root / "monitoring" / "run")),
                        capture_output=True, timeout=60, check=False)
-        tear_down(self.env)
+        if self.own_demo:
+            tear_down(self.env)
 
     # ------------------------------------------------------------------------------------------------ the story
 
@@ -170,12 +164,22 @@ class AlertPath:
         return [a for a in found if a["labels"].get("alertname") == name and a["labels"].get("environment") == self.env.environment
                 and a["state"] == state]
 
+    def rulebook_said(self) -> str:
+        """The rulebook's log with its colours taken out and its white space folded (Ansible wraps long messages)."""
+        return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", self.rulebook_log.read_text(errors="replace")).split())
+
     def incidents(self) -> list[dict]:
         return [r for r in self.env.ledger() if r["event"] == "incident_opened"]
 
     def finish_incidents(self) -> None:
         """Close every open incident and lift every freeze (an override, recorded), so that the next round starts clean."""
+        ledger = self.env.ledger()
+        closed = {r["incident"] for r in ledger if r["event"] == "incident_closed"}
+        lifted = {r.get("incident") for r in ledger if r["event"] == "unfreeze"}
         for record in self.incidents():
-            for playbook, extra in (("incident_close", {}), ("unfreeze", {"incident_override": True, "incident_override_reason": "next round"})):
+            steps = [("incident_close", {})] if record["incident"] not in closed else []
+            if record["incident"] not in lifted:
+                steps.append(("unfreeze", {"incident_override": True, "incident_override_reason": "next round"}))
+            for playbook, extra in steps:
                 done = self.env.playbook(f"playbooks/{playbook}.yml", "-e", json.dumps({"incident_id": record["incident"], **extra}))
                 assert done.returncode == 0, out(done)[-2000:]

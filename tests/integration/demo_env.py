@@ -3,8 +3,11 @@ integration tests, driven through make and ansible-playbook as a user would."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _http, _ledger
@@ -84,9 +87,37 @@ def out(done: subprocess.CompletedProcess) -> str:
     return " ".join((done.stdout + done.stderr).split())
 
 
+# The demo's repository, releases and signing key, as the session's first demo made them (saved before any test touched
+# them). Later demos start from a copy: re-making the releases then skips the image builds and saves (about 30 s each)
+# and runs every other step as a fresh `make demo` does.
+_RELEASE_PARTS = ("repo", "releases", "keys")
+_made: list[Path] = []
+
+
+def seed(env: Env) -> None:
+    """Give ``env`` the session's demo releases, if a demo made them already."""
+    if _made:
+        for part in _RELEASE_PARTS:
+            shutil.copytree(_made[0] / part, env.root / part, symlinks=True)
+
+
+def keep_releases(env: Env) -> None:
+    """After ``env``'s releases were made (and before anything tampered with them): save them for later demos."""
+    if not _made and all((env.root / part).is_dir() for part in _RELEASE_PARTS):
+        saved = Path(tempfile.mkdtemp(prefix="maestro-demo-releases-"))
+        atexit.register(shutil.rmtree, saved, True)
+        for part in _RELEASE_PARTS:
+            shutil.copytree(env.root / part, saved / part, symlinks=True)
+        _made.append(saved)
+
+
 def make_demo(env: Env) -> Env:
+    """`make demo` in ``env`` (its releases from the session's first demo when there was one)."""
+    seed(env)
     env.demo_run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "demo"], env=env.env(), capture_output=True, text=True,
                                   timeout=900, check=False)
+    if env.demo_run.returncode == 0:
+        keep_releases(env)
     return env
 
 

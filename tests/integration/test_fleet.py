@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.integration import fleet
-from tests.integration.demo_env import ROOT, Env, out
+from tests.integration.demo_env import ROOT, Env, keep_releases, out, seed
 from ansible_collections.maestro.conductor.plugins.module_utils._haproxy import HAProxy
 from tests.servers import Backend, HAProxyServer, NginxServer
 
@@ -126,8 +126,10 @@ class Fleet:
 def cluster(tmp_path_factory):
     root = tmp_path_factory.mktemp("fleet")
     demo = Env(root / "demo", ENVIRONMENT)
+    seed(demo)
     made = demo.playbook("demo/make_releases.yml")
     assert made.returncode == 0, out(made)[-3000:]
+    keep_releases(demo)
     key = fleet.make_key(root)
     hosts = fleet.start_app_hosts("maestro-itest", HOSTS, key)
     found = Fleet(root, hosts, key, demo)

@@ -1,5 +1,9 @@
 """Incident response by hand, end to end, on the demo: `make demo` in its own directory and ports, the broken v1.2.0 put
-live again, then playbooks/incident.yml (as make incident runs it).
+live again, then playbooks/incident.yml (as make incident runs it). Then the same procedure from an alert, with no human,
+on the same demo (tests/integration/alert_path.py): the release tampered on the release store, the watch red, the
+verification alerts firing in a real Prometheus, a real Alertmanager posting them (again and again: repeat_interval 2 s)
+to a real ansible-rulebook running the collection's rulebook and event source, the incident procedure rolling back to the
+last green release.
 
 The notification sinks are real clients against stand-ins: the webhook, Slack, Mattermost and PagerDuty endpoints are a
 local server implementing those services' documented requests and answers (tests/notify_api.py: the hosted services
@@ -9,15 +13,21 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+import urllib.request
 
 import ansible_runner
 import pytest
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _archive
+from tests.integration.alert_path import AlertPath
 from tests.integration.demo_env import ROOT, Env, make_demo, out, tear_down
-from tests.notify_api import PAGERDUTY_KEY, SLACK_PATH, WEBHOOK_TOKEN, stand_ins, wait_for
+from tests.notify_api import PAGERDUTY_KEY, SLACK_PATH, WEBHOOK_TOKEN, stand_ins
+from tests.servers import wait_for
 
 NOTIFY_BASE_PORT = 19410  # 19410-19414: this module's stand-ins and SMTP server
+ALERT_BASE_PORT = 19520  # 19520-19529: Prometheus, Pushgateway, Alertmanager, node_exporter, relay, rulebook, stand-ins
+INCIDENT_ALERTS = ("MaestroVerificationFailed", "MaestroServingUnproven")  # what a tampered live release fires
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +128,7 @@ def test_an_incident_freezes_archives_rolls_back_notifies_and_writes_the_post_mo
     assert len([r for r in api.requests[started:] if r.service == "mattermost"]) == 3
     assert api.alerts[f"maestro/{demo.environment}/{incident_id}"]["status"] == "triggered"
     assert len(api.changes) >= 1 and "v1.1.0" in json.dumps(api.changes[-1])
-    wait_for(lambda: len(smtp.messages) >= 3)
+    wait_for("three mails", lambda: len(smtp.messages) >= 3, 5, 0.02)
     subjects = [m["Subject"] for m in smtp.messages if incident_id in m["Subject"]]
     assert [s.split(incident_id)[1].split(" - ")[0].strip() for s in subjects] == ["opened", "rollback started", "rolled back"]
 
@@ -262,3 +272,106 @@ def test_a_rollback_that_fails_is_told_recorded_and_leaves_traffic_where_it_was(
     assert (base / "rollback-run.json").stat().st_size > 0
     assert "rollback failed" in (base / "postmortem.md").read_text().lower()
     finish(demo, incident_id)
+
+
+# ---------------------------------------------------------------------------------------------- from an alert, no human
+
+@pytest.fixture(scope="module")
+def path(demo):
+    """The monitoring stack and the rulebook beside this module's demo (the by-hand tests above have finished with it)."""
+    stack = AlertPath(demo, ALERT_BASE_PORT, own_demo=False)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_an_alert_rolls_back_once_notifies_archives_and_names_the_alert_in_the_post_mortem(path):
+    env = path.env
+    before = len(path.incidents())
+    path.deploy("v1.2.0")
+    path.tamper("edit")
+    watched = path.watch()
+    assert "FAILED" in out(watched), out(watched)[-2000:]
+    wait_for("the verification alerts firing in Prometheus", lambda: all(path.alerts(name) for name in INCIDENT_ALERTS), 60)
+    # Alertmanager -> the relay -> ansible-rulebook -> playbooks/incident.yml -> traffic back on the last green release
+    good = env.commit("v1.1.0")
+    wait_for("traffic back on v1.1.0", lambda: path.served() == good, 180, 0.1)
+    wait_for("the incident's last notification", lambda: any(r.service == "webhook" and r.json["phase"] == "rolled_back"
+                                                             for r in path.api.requests), 60)
+    incidents = path.incidents()[before:]
+    assert len(incidents) == 1, incidents
+    record = incidents[0]
+    # the tampered release fires both; whichever Alertmanager's groups deliver first opens the incident, the other joins it
+    alertname = record["data"]["source"]["alert"]["name"]
+    assert record["data"]["source"]["kind"] == "alert" and alertname in INCIDENT_ALERTS, record["data"]["source"]
+    assert record["data"]["from"]["tag"] == "v1.2.0" and record["data"]["to"]["tag"] == "v1.1.0"
+    incident_id = record["incident"]
+    rollbacks = [r for r in env.ledger() if r["event"] == "rollback" and r["actor"] == f"incident/{incident_id}"]
+    assert len(rollbacks) == 1 and rollbacks[0]["verdict"] == "green"
+
+    # every phase told, in order, with one dedup key
+    told = [r for r in path.api.requests if r.service == "webhook"]
+    assert [r.status for r in told] == [200, 200, 200], [(r.status, r.raw[:200]) for r in told]
+    hooks = [r.json for r in told]
+    assert [h["phase"] for h in hooks] == ["opened", "rollback_started", "rolled_back"]
+    assert {h["dedup_key"] for h in hooks} == {f"maestro/{env.environment}/{incident_id}"}
+    assert hooks[0]["source"] == f"alert:{alertname}"
+
+    # the archive verifies against the digest the notifications carried, and holds the tampered release as it was
+    evidence = env.root / "incidents" / incident_id / "evidence"
+    assert _archive.verify(str(evidence), hooks[0]["archive"]["digest"]) == []
+    verification = json.loads((evidence / "verification.json").read_text())
+    assert verification.get("ok") is False
+    assert (evidence / "release" / "v1.2.0" / "sbom.spdx.json").read_bytes() == (env.root / "releases" / "v1.2.0" / "sbom.spdx.json").read_bytes()
+    postmortem = env.root / "incidents" / incident_id / "postmortem.md"
+    wait_for("the post-mortem", postmortem.exists, 60)
+    markdown = postmortem.read_text()
+    assert alertname in markdown
+
+    # an alert storm: Alertmanager kept re-sending while the incident ran; the HA pair's copy arrives too. One incident.
+    wait_for("Alertmanager re-sending the firing alert", lambda: len(path.relay.firing(alertname)) >= 3, 30)
+    copy = [body for _at, body in path.relay.received if body.get("status") == "firing"][-1]
+    request = urllib.request.Request(f"http://127.0.0.1:{path.ports['source']}/alerts", data=json.dumps(copy).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert json.load(answer)["duplicates"] >= 1
+    time.sleep(5)
+    assert len(path.incidents()) == before + 1
+    assert len([r for r in env.ledger() if r["event"] == "rollback" and r["actor"] == f"incident/{incident_id}"]) == 1
+
+    # deploys stay frozen, named; the watch is green again and the alert resolves
+    refused = env.playbook("playbooks/deploy.yml", "-e", json.dumps({"tag": "v1.2.0"}))
+    assert refused.returncode != 0 and f"frozen by incident {incident_id}" in out(refused)
+    path.tamper("undo")
+    path.watch()
+    wait_for("the verification alerts resolved", lambda: not any(path.alerts(name) for name in INCIDENT_ALERTS), 60)
+
+
+def test_an_alert_while_a_human_froze_the_environment_changes_nothing(path):
+    """The human's incident closed but its freeze not lifted: an alert opens nothing and rolls nothing back."""
+    env = path.env
+    path.finish_incidents()
+    human = env.playbook("playbooks/incident.yml", "-e", json.dumps({"incident_reason": "a human is on it", "incident_tag": "v1.1.0"}))
+    # v1.1.0 is live already: the human's incident opens and freezes, with no rollback (red)
+    assert human.returncode != 0 and "is what is live already" in out(human), out(human)[-3000:]
+    count = len(path.incidents())
+    # closed, its freeze still on: the humans are in charge until they lift it
+    closed = env.playbook("playbooks/incident_close.yml", "-e", json.dumps({"incident_id": path.incidents()[-1]["incident"]}))
+    assert closed.returncode == 0, out(closed)[-2000:]
+    refused = env.playbook("playbooks/deploy.yml", "-e", json.dumps({"tag": "v1.2.0"}))
+    assert refused.returncode != 0 and "a human is on it" in out(refused)
+    # an alert arrives, as Alertmanager would send it
+    alert = {"version": "4", "status": "firing", "receiver": "maestro", "groupKey": "{}:{}", "groupLabels": {},
+             "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://127.0.0.1", "truncatedAlerts": 0,
+             "alerts": [{"status": "firing", "labels": {"alertname": "MaestroServingUnproven", "environment": env.environment},
+                         "annotations": {"summary": "what serves is not proven"}, "startsAt": "2026-11-28T16:00:00Z",
+                         "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://127.0.0.1", "fingerprint": "0123456789abcdef"}]}
+    before = env.served()
+    request = urllib.request.Request(f"http://127.0.0.1:{path.ports['source']}/alerts", data=json.dumps(alert).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert json.load(answer)["queued"] == 1
+    wait_for("the rulebook to run the playbook for it", lambda: "a human opened" in path.rulebook_said(), 90)
+    assert len(path.incidents()) == count and env.served() == before

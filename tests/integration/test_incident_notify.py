@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _notify
-from tests.notify_api import SECRETS, SERVICES, notify_stand_ins, wait_for  # noqa: F401 pylint: disable=unused-import
+from tests.notify_api import SECRETS, SERVICES, notify_stand_ins  # noqa: F401 pylint: disable=unused-import
+from tests.servers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTIFY_BASE_PORT = 19405
@@ -112,7 +113,7 @@ def test_every_sink_gets_every_phase_in_order(notify_stand_ins, tmp_path):
     assert api.changes[0]["payload"]["custom_details"] == {"user": "alert:MaestroVerifyFailed", "revision": "b" * 40,
                                                            "environment": "demo"}
     # the real SMTP server: one mail a phase, to both recipients, naming the incident and the phase
-    wait_for(lambda: len(smtp.messages) == 4)
+    wait_for("the four mails", lambda: len(smtp.messages) == 4, 5, 0.02)
     assert smtp.mailbox.logins == ["maestro"] * 4
     assert [m["Subject"] for m in smtp.messages] == [
         f"[maestro] demo: incident {INCIDENT} opened - critical", f"[maestro] demo: incident {INCIDENT} rollback started - critical",
@@ -143,7 +144,7 @@ def test_a_sink_down_leaves_the_others_served_and_the_play_green(notify_stand_in
     assert done.returncode == 0, done.stdout + done.stderr
     assert_no_secret(done)
     assert len(api.received("webhook")) == 4 and len(api.received("slack")) == 4 and len(api.changes) == 1
-    wait_for(lambda: len(smtp.messages) == 4)
+    wait_for("the four mails", lambda: len(smtp.messages) == 4, 5, 0.02)
     first = {s["sink"]: s for s in outcomes[0]["sinks"]}
     assert first["mattermost"]["ok"] is False and "Connection refused" in first["mattermost"]["error"]
     assert first["slack"] == {"sink": "slack", "ok": False, "error": "404 no_service: the webhook is disabled, removed or its URL is wrong",

@@ -23,7 +23,8 @@ import yaml
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _alert_rules, _dashboard
 from tests.hosted_api import READER, HostedApi
-from tests.integration.demo_env import ROOT, Env, out, tear_down
+from tests.integration.demo_env import ROOT, Env, keep_releases, out, seed, tear_down
+from tests.servers import wait_for
 
 PROMETHEUS, PUSHGATEWAY, ALERTMANAGER, NODE_EXPORTER, WEBHOOK = 19400, 19401, 19403, 19404, 19405
 ENVIRONMENT = "iwatch"
@@ -66,16 +67,6 @@ def value(query: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def wait_for(what: str, predicate, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def firing(name: str) -> list[dict]:
     return [a for a in api(PROMETHEUS, "/api/v1/alerts")["alerts"]
             if a["labels"].get("alertname") == name and a["labels"].get("environment") == ENVIRONMENT and a["state"] == "firing"]
@@ -91,8 +82,11 @@ def stack(tmp_path_factory):
     env.vars.update({"PROMETHEUS_PORT": str(PROMETHEUS), "PUSHGATEWAY_PORT": str(PUSHGATEWAY), "ALERTMANAGER_PORT": str(ALERTMANAGER),
                      "NODE_EXPORTER_PORT": str(NODE_EXPORTER), "WEBHOOK_URL": f"http://127.0.0.1:{WEBHOOK}/alerts",
                      "ALERTMANAGER_GROUP_INTERVAL": "1s", "ALERTMANAGER_REPEAT_INTERVAL": "1h"})
+    seed(env)
     env.demo_run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "demo-watch"], env=env.env(), capture_output=True,
                                   text=True, timeout=900, check=False)
+    if env.demo_run.returncode == 0:
+        keep_releases(env)
     env.webhook = webhook
     (env.root / "demo-watch.log").write_text(env.demo_run.stdout + env.demo_run.stderr)  # for whoever reads a failure
     try:
