@@ -136,6 +136,21 @@ check-drift: setup
 watch: setup
 	$(playbook) playbooks/watch.yml
 
+# the daily verification (docs/maintenance.md): both releases strictly, every host's copies re-hashed, a report
+.PHONY: daily-verify
+daily-verify: setup
+	$(playbook) playbooks/daily_verify.yml
+
+# the weekly deep validation (docs/maintenance.md): every release in the audit window, a report and a page per release
+.PHONY: weekly-validation
+weekly-validation: setup
+	$(playbook) playbooks/weekly_validation.yml
+
+# the schedules as systemd timers (docs/maintenance.md); SCHEDULES_STATE=absent removes them
+.PHONY: schedules
+schedules: setup
+	$(playbook) playbooks/schedules.yml -e $(call extra_vars,schedules_state=SCHEDULES_STATE)
+
 # an environment taken out of service: its metrics removed from the textfile directory and the Pushgateway
 .PHONY: metrics-remove
 metrics-remove: setup
@@ -197,8 +212,9 @@ schemas: setup
 .PHONY: test test-unit test-sanity test-lint test-integration test-molecule
 test: test-unit test-sanity test-lint test-integration test-molecule
 
+# a file per worker, one worker per CPU (pytest-xdist): a file's fixtures stay in one process
 test-unit: services
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n auto --dist loadfile tests/unit
 
 # ansible-test wants the collection at ansible_collections/NS/NAME: test a copy of the tracked files.
 test-sanity: setup
@@ -223,8 +239,8 @@ test-molecule: services
 	DEMO_DIR=$(DRILL_DEMO_DIR) $(playbook) demo/make_releases.yml
 	DRILL_DEMO_DIR=$(DRILL_DEMO_DIR) DRILL_APT_CACHE=$(CURDIR)/.cache/drill-apt $(BIN)/molecule test -s restore_drill
 
-.PHONY: bench bench-verify bench-tags bench-rollback bench-drill bench-noop bench-watch bench-incident
-bench: bench-verify bench-tags bench-rollback bench-drill bench-watch bench-incident
+.PHONY: bench bench-verify bench-tags bench-rollback bench-drill bench-noop bench-watch bench-incident bench-weekly
+bench: bench-verify bench-tags bench-rollback bench-drill bench-watch bench-incident bench-weekly
 
 # its own demo environments under .cache/bench (nginx 18380-18382, HAProxy 18390-18392) and a fleet of app hosts
 bench-rollback: services
@@ -243,6 +259,10 @@ bench-incident: services eda-setup
 # its own demo environment under .cache/bench-watch (nginx 18370-18372) with a live release of 2 GiB
 bench-watch: services
 	$(PY) bench/bench_watch.py
+
+# its own release store under .cache/bench-weekly: 100 signed releases, 10 GiB
+bench-weekly: setup
+	$(PY) bench/bench_weekly.py
 
 bench-verify: setup
 	$(PY) bench/bench_verify.py

@@ -22,7 +22,7 @@ ci_watch modules use, with their status codes and the shape of their answers:
   ``{"total_count", "workflow_runs"}``; with a filter at most 1,000 runs are listed, as GitHub documents, while
   ``total_count`` counts them all), a run's jobs, ``.../actions/runs/{run_id}/jobs`` (``filter=latest``, the default:
   the jobs of the run's latest attempt; ``filter=all``), a run's artifacts, ``.../actions/runs/{run_id}/artifacts``
-  (``name`` filter, ``expired`` and ``expires_at``); an unknown run answers 404. The repository itself,
+  (``name`` filter, ``expired`` and ``expires_at``), and a run itself, ``.../actions/runs/{run_id}``; an unknown run answers 404. The repository itself,
   ``/repos/{owner}/{repo}``.
 - GitHub Releases, read only: a release by its tag, ``/repos/{owner}/{repo}/releases/tags/{tag}`` (404 when the tag has
   no published release), with its ``assets`` (each with ``state`` ``uploaded``, or ``open`` while an upload is unfinished),
@@ -277,14 +277,15 @@ class HostedApi:
         size, page = min(int(query.get("per_page", 30)), 100), int(query.get("page", 1))
         return items[(page - 1) * size:page * size]
 
-    def add_run(self, status: str, created: float, jobs=(), attempt: int = 1, started: float | None = None) -> int:
+    def add_run(self, status: str, created: float, jobs=(), attempt: int = 1, started: float | None = None,
+                head_sha: str = "a" * 40, path: str = ".github/workflows/ci.yml", conclusion: str | None = None) -> int:
         """A workflow run queued at ``created`` (epoch seconds), its latest attempt started at ``started``, with jobs given as
         (status, created) pairs of that attempt; its id."""
         ident = 7_000_000 + next(self.ids)
         self.workflow_runs[ident] = {
-            "id": ident, "name": "CI", "node_id": f"WFR_{ident}", "head_branch": "main", "head_sha": "a" * 40,
-            "path": ".github/workflows/ci.yml", "run_number": ident % 100_000, "event": "push", "display_title": "CI",
-            "status": status, "conclusion": None, "workflow_id": 161335, "run_attempt": attempt,
+            "id": ident, "name": "CI", "node_id": f"WFR_{ident}", "head_branch": "main", "head_sha": head_sha,
+            "path": path, "run_number": ident % 100_000, "event": "push", "display_title": "CI",
+            "status": status, "conclusion": conclusion, "workflow_id": 161335, "run_attempt": attempt,
             "url": f"https://api.github.com/repos/acme/app/actions/runs/{ident}",
             "html_url": f"https://github.com/acme/app/actions/runs/{ident}",
             "created_at": iso(created), "updated_at": iso(started or created), "run_started_at": iso(started or created)}
@@ -338,9 +339,11 @@ class HostedApi:
             else:
                 listed = runs
             return 200, {"total_count": len(runs), "workflow_runs": self._github_page(listed, query)}
-        if len(segments) != 3 or segments[0] != "runs" or not segments[1].isdigit() or int(segments[1]) not in self.workflow_runs:
+        if len(segments) not in (2, 3) or segments[0] != "runs" or not segments[1].isdigit() or int(segments[1]) not in self.workflow_runs:
             return self._github_error(404, "Not Found")
         run = self.workflow_runs[int(segments[1])]
+        if len(segments) == 2:
+            return 200, run
         if segments[2] == "jobs":
             jobs = self.jobs.get(run["id"], [])
             if query.get("filter", "latest") == "latest":

@@ -47,6 +47,7 @@ import time
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.maestro.conductor.plugins.module_utils import _daily
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._watch import due, judge
 
@@ -66,6 +67,20 @@ def watch_due(observations: dict, last_run: float | None = None, now: float | No
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def daily_verdict(observations: dict, now: float | None = None) -> dict:
+    """The daily verification's verdict, report and metrics (plugins/module_utils/_daily.py)."""
+    try:
+        return _daily.judge(dict(observations or {}), time.time() if now is None else float(now)).as_dict()
+    except ConductorError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def daily_report_markdown(report: dict) -> str:
+    """The daily verification's report for people (Markdown)."""
+    return _daily.render_markdown(dict(report or {}))
+
+
 class FilterModule:  # pylint: disable=too-few-public-methods
     def filters(self):
-        return {"watch_verdict": watch_verdict, "watch_due": watch_due}
+        return {"watch_verdict": watch_verdict, "watch_due": watch_due, "daily_verdict": daily_verdict,
+                "daily_report_markdown": daily_report_markdown}

@@ -65,6 +65,10 @@ class Config:
     verify_latency_seconds: float = 30
     ci_queued_runs_high: float = 20
     restore_drill_overdue_days: float = 35
+    # a day between runs, and two hours' slack for a timer's randomized delay and a long run
+    daily_verify_overdue_hours: float = 26
+    # a week between runs, and a day's slack
+    weekly_validation_overdue_days: float = 8
     artifact_expiry_warning_days: float = 7
     # metrics are stale once the watch missed two runs and this grace on top
     stale_grace_seconds: float = 600
@@ -98,7 +102,8 @@ def config_from(value: Config | Mapping | None, require_environments: bool = Tru
         raise ConductorError("alert rules config: environments is empty; expected at least one environment name")
     for name in ("textfile_selector", "pushgateway_selector"):
         out[name] = _selector(name, given.get(name, getattr(defaults, name)))
-    for name in ("verify_latency_seconds", "ci_queued_runs_high", "restore_drill_overdue_days", "artifact_expiry_warning_days"):
+    for name in ("verify_latency_seconds", "ci_queued_runs_high", "restore_drill_overdue_days", "artifact_expiry_warning_days",
+                 "daily_verify_overdue_hours", "weekly_validation_overdue_days"):
         out[name] = _number(name, given.get(name, getattr(defaults, name)), positive=True)
     out["stale_grace_seconds"] = _number("stale_grace_seconds", given.get("stale_grace_seconds", defaults.stale_grace_seconds))
     out["absent_metrics"] = _names("absent_metrics", given.get("absent_metrics", defaults.absent_metrics), _catalogued)
@@ -278,6 +283,44 @@ def alerts(config: Config | Mapping) -> list[Alert]:
               f"No restore drill of {_ENV} has succeeded.",
               f"No successful restore drill of {_ENV} is on record: nobody has shown that its releases can be restored.",
               for_="1h", metrics=("maestro_restore_drill_last_success_timestamp_seconds",)),
+        Alert("MaestroDailyVerificationFailed", "maestro-maintenance", "warning",
+              "maestro_daily_verify_ok == 0",
+              f"The daily verification of {_ENV} is red.",
+              f"The last daily verification of {_ENV} found something red, or something it could not check: the live release "
+              "or the rollback target failed strict verification, an app host's copy does not hash to the verified manifest, "
+              "or what serves is not proven. Its report and maestro_daily_verify_findings name the checks.",
+              metrics=("maestro_daily_verify_ok", "maestro_daily_verify_findings")),
+        Alert("MaestroDailyVerificationOverdue", "maestro-maintenance", "warning",
+              f"time() - max by (environment) (maestro_daily_verify_last_run_timestamp_seconds)\n> {num(c.daily_verify_overdue_hours * 3600)}",
+              f"The daily verification of {_ENV} is overdue.",
+              f"The daily verification of {_ENV} last ran {{{{ $value | humanizeDuration }}}} ago; it is due every day "
+              f"(overdue after {num(c.daily_verify_overdue_hours)} hours).",
+              for_="1h", metrics=("maestro_daily_verify_last_run_timestamp_seconds",)),
+        Alert("MaestroDailyVerificationNeverRan", "maestro-maintenance", "warning",
+              "\nor\n".join(f'absent(maestro_daily_verify_last_run_timestamp_seconds{{environment="{e}"}})' for e in c.environments),
+              f"No daily verification of {_ENV} is on record.",
+              f"No daily verification of {_ENV} has run to its end, or its metrics do not reach Prometheus: nobody checks every "
+              "day that the live release and the rollback target are still what was verified.",
+              for_="1h", metrics=("maestro_daily_verify_last_run_timestamp_seconds",)),
+        Alert("MaestroWeeklyValidationFailed", "maestro-maintenance", "warning",
+              "maestro_weekly_validation_ok == 0",
+              f"The weekly validation of {_ENV} is red.",
+              f"The last weekly validation of {_ENV} found a release in the audit window that is invalid, or one it could not "
+              "check; a rollback target proven bad was quarantined. Its report names each release and each problem.",
+              metrics=("maestro_weekly_validation_ok", "maestro_weekly_validation_releases")),
+        Alert("MaestroWeeklyValidationOverdue", "maestro-maintenance", "warning",
+              f"time() - max by (environment) (maestro_weekly_validation_last_run_timestamp_seconds)\n> "
+              f"{num(c.weekly_validation_overdue_days * _DAY)}",
+              f"The weekly validation of {_ENV} is overdue.",
+              f"The weekly validation of {_ENV} last ran {{{{ $value | humanizeDuration }}}} ago; it is due every week "
+              f"(overdue after {num(c.weekly_validation_overdue_days)} days).",
+              for_="1h", metrics=("maestro_weekly_validation_last_run_timestamp_seconds",)),
+        Alert("MaestroWeeklyValidationNeverRan", "maestro-maintenance", "warning",
+              "\nor\n".join(f'absent(maestro_weekly_validation_last_run_timestamp_seconds{{environment="{e}"}})' for e in c.environments),
+              f"No weekly validation of {_ENV} is on record.",
+              f"No weekly validation of {_ENV} has run to its end, or its metrics do not reach Prometheus: the releases in the "
+              "audit window are not being checked.",
+              for_="1h", metrics=("maestro_weekly_validation_last_run_timestamp_seconds",)),
         Alert("MaestroWatchStopped", "maestro-meta", "warning",
               # the newest copy counts: a textfile and a Pushgateway group may both carry the watch's metrics
               f"time() - max by (environment) (maestro_watch_last_run_timestamp_seconds)\n> {stale_limit}",

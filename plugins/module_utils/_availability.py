@@ -4,7 +4,9 @@
 
 The watch asks this every few minutes of the live release and of the rollback target, on the release store
 and in every app host's cache; it does not hash (verification does, and the watch verifies the live
-release strictly beside this). A release whose manifest cannot be read is not available: unknown is red.
+release strictly beside this). The daily verification asks it of a host's copy with ``digests``: every
+file re-hashed against the verified manifest. A release whose manifest cannot be read is not available:
+unknown is red.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, size_problem
+from ansible_collections.maestro.conductor.plugins.module_utils._hashing import sha256_files
 from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path, validate_tag_name
 
 # a GitHub Actions run named in the evidence's ci_run: the watch asks for its artifacts
 _GITHUB_RUN_RE = re.compile(r"/actions/runs/([0-9]{1,20})(?:/|$)")
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -53,17 +57,33 @@ def _artifact_list(artifacts: list) -> list[dict]:
     return checked
 
 
-def copy_available(release_dir: str, artifacts: list) -> Availability:
-    """An app host's cached copy: every artifact of the release present and of its size."""
+def copy_available(release_dir: str, artifacts: list, digests: bool = False) -> Availability:
+    """An app host's cached copy: every artifact of the release present and of its size; with ``digests``, each file
+    that is whole in size also hashes to its sha256 (hashed in parallel)."""
     result = Availability(artifacts=_artifact_list(artifacts))
     if not result.artifacts:
         raise ConductorError("no artifacts given: the copy is checked against the release's manifest, as verification returned it")
+    if digests and (bad := [entry["path"] for entry in result.artifacts if not _HEX64_RE.fullmatch(entry["sha256"])]):
+        raise ConductorError(f"artifacts {', '.join(bad[:5])} carry no sha256 of 64 hex digits: the copy cannot be hashed against them")
     if not os.path.isdir(release_dir) or os.path.islink(os.path.normpath(release_dir)):
         result.problems.append(f"{release_dir} is not a directory: the release is not on this host")
         return result
     result.problems = [reason for entry in result.artifacts if (reason := _entry_problem(release_dir, entry["path"], entry["size"]))]
+    if digests:
+        result.problems += _digest_problems(release_dir, [entry for entry in result.artifacts
+                                                          if not _entry_problem(release_dir, entry["path"], entry["size"])])
     result.complete = not result.problems
     return result
+
+
+def _digest_problems(release_dir: str, entries: list[dict]) -> list[str]:
+    full = {os.path.join(release_dir, entry["path"]): entry for entry in entries}
+    try:
+        found = sha256_files(list(full))
+    except OSError as exc:
+        return [f"a file could not be hashed: {exc}"]
+    return [f"{entry['path']} has sha256 {found[path]}, the verified manifest says {entry['sha256']}"
+            for path, entry in full.items() if found[path] != entry["sha256"]]
 
 
 def release_available(release_dir: str, tag: str) -> Availability:
@@ -99,7 +119,7 @@ def release_available(release_dir: str, tag: str) -> Availability:
 def _evidence_gaps(path: str, result: Availability) -> list[str]:
     """What the evidence bundle lacks that the runbook asks of it: pre-release checks that ran, and the CI run."""
     try:
-        evidence = fmt.load_document(path, fmt.EVIDENCE_SCHEMA, "evidence")[0]
+        evidence = fmt.load_evidence(path)[0]
     except (ConductorError, OSError) as exc:
         return [f"evidence unreadable ({str(exc)[:200]})"]
     gaps = []

@@ -12,7 +12,6 @@ hold one is refused.
 from __future__ import annotations
 
 import datetime
-import functools
 import os
 import stat
 from dataclasses import dataclass, field
@@ -33,7 +32,16 @@ class BundleRequest:
     generated_by: str = "maestro.conductor"
     builder: str = "maestro.conductor.release_bundle"
     ci_run: str = ""
+    # the CI workflow that builds the release: its path in the repository, and the file as the CI ran it (default: the
+    # file at the tag's commit); recorded with its sha256 in evidence format 2
+    workflow: str = ""
+    workflow_file: str = ""
     checks: list[dict] = field(default_factory=list)
+    # artifacts whose digest (and images) a verification has just proved, as {path, size, sha256, images}: a file of the
+    # same size is not hashed again (the weekly validation's regeneration, which only compares and never writes)
+    known_artifacts: list[dict] = field(default_factory=list)
+    # only the manifest and the evidence are wanted, to compare: no signature is made or checked for staleness
+    compare_only: bool = False
     signing_key: str = ""
     workers: int = 0
     manifest_format: int = fmt.MANIFEST_FORMAT_VERSION  # 1 writes what collections before image ids read, 2 before envelopes
@@ -84,6 +92,32 @@ def _keep_time(document: dict, current: bytes | None, path: str, load: Callable[
     if {**existing, key: None} == {**document, key: None}:
         return {**document, key: existing[key]}
     return document
+
+
+def _workflow(request: BundleRequest, commit: str) -> dict | None:
+    """The CI workflow the evidence records (its path and sha256), or None when none is given."""
+    if not request.workflow:
+        if request.workflow_file:
+            raise ConductorError("workflow_file needs workflow: the workflow's path in the repository")
+        return None
+    path = request.workflow
+    if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in path.split("/")) or \
+            any(ord(char) < 0x20 for char in path):
+        raise ConductorError(f"workflow {path!r} is invalid: expected its path relative to the repository's root, such as "
+                             ".github/workflows/release.yml")
+    if request.workflow_file:
+        try:
+            with _hashing.open_regular(request.workflow_file) as handle:
+                data = handle.read(fmt.MAX_DOCUMENT_BYTES + 1)
+        except OSError as exc:
+            raise ConductorError(f"workflow_file {request.workflow_file} could not be read: {exc.strerror or exc}") from exc
+        if len(data) > fmt.MAX_DOCUMENT_BYTES:
+            raise ConductorError(f"workflow_file {request.workflow_file} is larger than {fmt.MAX_DOCUMENT_BYTES} bytes")
+        return {"path": path, "sha256": _hashing.sha256_bytes(data)}
+    digest = _git.blob_sha256(request.repo, commit, path)
+    if not digest:
+        raise ConductorError(f"workflow {path} is not in the tag's commit {commit}: give the workflow's path as the repository holds it")
+    return {"path": path, "sha256": digest}
 
 
 def _refuse_credentials(document: dict, name: str) -> None:
@@ -165,16 +199,23 @@ def _artifact_entries(paths: list[str], full: list[str], request: BundleRequest)
     if request.manifest_format not in fmt.MANIFEST_SCHEMAS:
         raise ConductorError(f"manifest format {request.manifest_format} is not supported: expected one of "
                              f"{', '.join(map(str, fmt.MANIFEST_SCHEMAS))}")
+    known = {entry["path"]: entry for entry in request.known_artifacts}
+    sizes = {path: os.stat(path).st_size for path in full}
+    todo = [path for relpath, path in zip(paths, full) if relpath not in known or known[relpath]["size"] != sizes[path]]
     if request.manifest_format == 1:
-        digests = _hashing.map_files(full, lambda path: (_hashing.sha256_file(path), []), request.workers)
+        digests = _hashing.map_files(todo, lambda path: (_hashing.sha256_file(path), []), request.workers)
     else:
-        digests = _hashing.map_files(full, _image_archive.hash_and_index, request.workers)
+        digests = _hashing.map_files(todo, _image_archive.hash_and_index, request.workers)
     entries = []
     for relpath, path in zip(paths, full):
-        digest, images = digests[path]
-        entry = {"path": relpath, "size": os.stat(path).st_size, "sha256": digest}
-        if images:
-            entry["images"] = [image.as_dict() for image in images]
+        if path in digests:
+            digest, found = digests[path]
+            images = [image.as_dict() for image in found]
+        else:
+            digest, images = known[relpath]["sha256"], list(known[relpath].get("images") or [])
+        entry = {"path": relpath, "size": sizes[path], "sha256": digest}
+        if images and request.manifest_format > 1:
+            entry["images"] = images
         entries.append(entry)
     return entries
 
@@ -207,8 +248,9 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
     manifest = _keep_time(manifest, current[names["manifest"]], os.path.join(release_dir, names["manifest"]),
                           fmt.load_manifest, "created")
     fmt.validate_document(manifest, fmt.MANIFEST_SCHEMAS[request.manifest_format], names["manifest"], "manifest")
+    workflow = _workflow(request, info.commit)
     evidence = {
-        "format_version": fmt.FORMAT_VERSION,
+        "format_version": fmt.EVIDENCE_WORKFLOW_FORMAT if workflow else fmt.FORMAT_VERSION,
         "kind": "maestro.conductor/evidence",
         "tag": tag,
         "commit": info.commit,
@@ -216,11 +258,12 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
         "generated_by": _urls.scrub(request.generated_by),
         **({"ci_run": _urls.scrub(request.ci_run)} if request.ci_run else {}),
         "checks": [{k: _urls.scrub(v) if isinstance(v, str) else v for k, v in check.items() if v is not None} for check in request.checks],
-        "provenance": {"repository": repository, "commit": info.commit, "builder": request.builder},
+        "provenance": {"repository": repository, "commit": info.commit, "builder": request.builder,
+                       **({"workflow": workflow} if workflow else {})},
     }
-    evidence = _keep_time(evidence, current[names["evidence"]], os.path.join(release_dir, names["evidence"]),
-                          functools.partial(fmt.load_document, schema=fmt.EVIDENCE_SCHEMA), "generated_at")
-    fmt.validate_document(evidence, fmt.EVIDENCE_SCHEMA, names["evidence"], "evidence")
+    evidence = _keep_time(evidence, current[names["evidence"]], os.path.join(release_dir, names["evidence"]), fmt.load_evidence,
+                          "generated_at")
+    fmt.validate_document(evidence, fmt.evidence_schema(evidence, names["evidence"]), names["evidence"], "evidence")
     manifest_bytes, evidence_bytes = fmt.dump_manifest(manifest), fmt.dump_json(evidence)
 
     subjects = [{"name": entry["path"], "digest": {"sha256": entry["sha256"]}} for entry in manifest["artifacts"]]
@@ -238,7 +281,7 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
         _refuse_credentials(document, name)
     attestation_bytes = fmt.dump_json(attestation)
     files = {names["manifest"]: manifest_bytes, names["evidence"]: evidence_bytes, names["attestation"]: attestation_bytes}
-    signed, removed = _signed_files(request, names, current, attestation, attestation_bytes)
+    signed, removed = ({}, []) if request.compare_only else _signed_files(request, names, current, attestation, attestation_bytes)
     files.update(signed)
     return BundlePlan(files=files, current={name: current[name] for name in [*files, *removed]}, manifest=manifest,
                       signed=[names["signature"], names["envelope"]], removed=removed)

@@ -272,6 +272,20 @@ def read_release_assets(api: _api.Client, project: str, tag: str, expected=()) -
     return result
 
 
+def read_run(api: _api.Client, project: str, run_id: int) -> dict | None:
+    """One workflow run as GitHub describes it (``head_sha``, ``path``, ``status``, ``conclusion``, ``html_url``), or None
+    when the repository has no such run (deleted, or removed by retention)."""
+    project, run_id = _api.owner_repo(project, "GitHub"), _whole(run_id, "run_id", 1)
+    with _explained(api, project):
+        run = api.request("GET", f"/repos/{project}/actions/runs/{run_id}", missing_ok=True)
+        if run is None:
+            _repository(api, project)  # a 404 for the repository itself is an error, for the run a finding
+            return None
+    if not isinstance(run, dict):
+        raise ConductorError(f"GET /repos/{project}/actions/runs/{run_id}: expected a workflow run object")
+    return {key: run.get(key) for key in ("id", "head_sha", "path", "status", "conclusion", "event", "html_url")}
+
+
 @contextmanager
 def _explained(api: _api.Client, project: str):
     """API errors as messages for someone reading CI figures: which repository, which endpoint, and what to do."""

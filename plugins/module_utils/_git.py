@@ -9,6 +9,7 @@ called with an argument list (GitPython runs ``git`` without a shell).
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from typing import NamedTuple
@@ -164,3 +165,25 @@ def describe_repository(repo_path: str) -> str:
         return os.path.abspath(repo_path)
     finally:
         repo.close()
+
+
+def blob_sha256(repo_path: str, commit: str, path: str) -> str:
+    """The sha256 of the file ``path`` as commit ``commit`` holds it, or '' when the commit holds no such file."""
+    if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit or ""):
+        raise ConductorError(f"commit {commit!r} is invalid: expected a full object id")
+    if not path or path.startswith("/") or "\0" in path or ".." in path.split("/"):
+        raise ConductorError(f"path {path!r} is invalid: expected a path relative to the repository's root")
+    repo = open_repository(repo_path)
+    try:
+        try:
+            kind = _run(repo, "cat-file", "-t", f"{commit}:{path}").strip()
+        except ConductorError:
+            return ""  # no such path in that commit (or no such commit: resolve_tag says which)
+        if kind != "blob":
+            return ""
+        data = repo.git.execute(["git", "cat-file", "blob", f"{commit}:{path}"], stdout_as_string=False, strip_newline_in_stdout=False)
+    except _gitpython.GitCommandError as exc:
+        raise ConductorError(f"git cat-file failed in {repo.git_dir}: {(exc.stderr or '').strip()}") from exc
+    finally:
+        repo.close()
+    return hashlib.sha256(data).hexdigest()

@@ -26,7 +26,9 @@ LEDGER_VERSION = 1
 # an incident's records name it (``incident``), carry the live tag when there is one, and structured ``data``
 INCIDENT_EVENTS = ("incident_opened", "incident_notified", "incident_escalated", "incident_acknowledged", "incident_closed",
                    "freeze", "unfreeze")
-EVENTS = ("deployed", "verdict", "rollback", "quarantine", "clear", "drill") + INCIDENT_EVENTS
+# validation: a scheduled check of the environment (the daily verification, ...), green or red; it is about the
+# environment, so its tag (the live release, when there is one) is optional, and it never changes a release's verdict
+EVENTS = ("deployed", "verdict", "rollback", "quarantine", "clear", "drill", "validation") + INCIDENT_EVENTS
 VERDICTS = ("green", "red")
 # events after which the record's tag is the one serving traffic
 _GOES_LIVE = ("deployed", "rollback")
@@ -97,13 +99,16 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
     validate_environment(environment)
     if event not in EVENTS:
         raise ConductorError(f"ledger event {event!r} is invalid: expected one of {', '.join(EVENTS)}")
-    validate_tag_name(tag)
+    if tag or event != "validation":
+        validate_tag_name(tag)
     _check_actor(actor)
-    if event in ("verdict", "drill") and verdict not in VERDICTS:
+    if event in ("verdict", "drill", "validation") and verdict not in VERDICTS:
         raise ConductorError(f"a {event} record needs verdict green or red, got {verdict!r}")
     if verdict and verdict not in VERDICTS:
         raise ConductorError(f"verdict {verdict!r} is invalid: expected green or red")
-    record = {"v": LEDGER_VERSION, "time": _now(), "environment": environment, "event": event, "tag": tag, "actor": actor}
+    record = {"v": LEDGER_VERSION, "time": _now(), "environment": environment, "event": event, "actor": actor}
+    if tag or event != "validation":
+        record["tag"] = tag
     if commit:
         record["commit"] = validate_object_id(commit, "commit")
     if verdict:
@@ -266,7 +271,7 @@ def _problem(record: object) -> str:
                 return "data is not a JSON object"
             if record.get("tag") is not None:
                 validate_tag_name(record["tag"])
-        else:
+        elif record["event"] != "validation" or record.get("tag") is not None:
             validate_tag_name(record.get("tag"))
         if record.get("from_tag") is not None:
             validate_tag_name(record["from_tag"])

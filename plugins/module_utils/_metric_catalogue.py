@@ -18,13 +18,15 @@ PREFIX = "maestro_"
 
 # the procedures that write metrics; each writes its own file (textfile) or group (Pushgateway) an environment.
 # deploy and rollback are one writer, the switch, since both set the environment's last time to green
-WRITERS = ("watch", "verify", "switch", "drill")
+WRITERS = ("watch", "verify", "switch", "drill", "daily", "weekly")
 # the procedures that verify: the label that keeps their verification series apart
-SOURCES = ("watch", "verify", "deploy", "rollback", "drill")
+SOURCES = ("watch", "verify", "deploy", "rollback", "drill", "daily")
 RESULTS = ("pass", "fail")
 DRIFT_KINDS = ("tag_moved", "tag_deleted", "tag_recreated", "branch", "running", "unknown")
 # the watch's checks, as its findings name them
 CHECKS = ("live", "served", "verify", "hosts", "availability", "evidence", "rollback_target", "drift", "ci")
+# the daily verification's: the watch's, and the rollback target's own strict verification
+DAILY_CHECKS = CHECKS + ("rollback_verify",)
 ARTIFACTS = ("live_release_store", "live_app_hosts", "rollback_release_store", "rollback_app_hosts",
              "ci_artifacts", "release_assets")
 
@@ -75,4 +77,17 @@ SPECS = {spec.name: spec for spec in (
     Spec("maestro_restore_drill_time_to_green_seconds", "gauge", "The last restore drill's time to green."),
     Spec("maestro_restore_drill_last_success_timestamp_seconds", "gauge", "When a restore drill last ended green."),
     Spec("maestro_restore_drills_total", "counter", "Restore drills, by result.", ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_daily_verify_ok", "gauge", "1 when the last daily verification found everything green, else 0 (unknown is 0)."),
+    Spec("maestro_daily_verify_last_run_timestamp_seconds", "gauge", "When the daily verification last ran to the end, green or red."),
+    Spec("maestro_daily_verify_duration_seconds", "gauge", "How long the last daily verification took, from its first step to its verdict."),
+    Spec("maestro_daily_verify_findings", "gauge", "The daily verification's findings on its last run, by the check that made them.",
+         ("environment", "check"), (("check", DAILY_CHECKS),)),
+    Spec("maestro_daily_verify_runs_total", "counter", "Daily verifications, by result.", ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_weekly_validation_ok", "gauge", "1 when the last weekly validation found every release in the audit window valid, else 0."),
+    Spec("maestro_weekly_validation_last_run_timestamp_seconds", "gauge", "When the weekly validation last ran to the end, green or red."),
+    Spec("maestro_weekly_validation_duration_seconds", "gauge", "How long the last weekly validation took, from its first step to its verdict."),
+    Spec("maestro_weekly_validation_bytes", "gauge", "The bytes of artifacts the last weekly validation hashed."),
+    Spec("maestro_weekly_validation_releases", "gauge", "The releases the last weekly validation checked, by result.",
+         ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_weekly_validation_runs_total", "counter", "Weekly validations, by result.", ("environment", "result"), (("result", RESULTS),)),
 )}

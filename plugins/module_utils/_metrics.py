@@ -83,11 +83,14 @@ class Sample:
 
 
 def writer_sources(writer: str) -> tuple[str, ...]:
-    """The sources a writer writes: its own name when that is a source (watch, verify, drill), else the sources that are no
-    writer's name (the switch: deploy and rollback). So each source belongs to exactly one writer."""
+    """The sources a writer writes: its own name when that is a source (watch, verify, drill, daily); for the switch, the
+    sources that are no writer's name (deploy and rollback); none for a writer that verifies nothing itself (weekly). So
+    each source belongs to exactly one writer."""
     if writer in SOURCES:
         return (writer,)
-    return tuple(source for source in SOURCES if source not in WRITERS)
+    if writer == "switch":
+        return tuple(source for source in SOURCES if source not in WRITERS)
+    return ()
 
 
 def _bounded(spec: Spec, writer: str) -> dict[str, tuple[str, ...]]:

@@ -29,6 +29,9 @@ except ImportError:
     jsonschema = None
 
 FORMAT_VERSION = 1  # evidence and attestation
+# Evidence format 2 adds the CI workflow's path and digest to the provenance; a release that records no workflow
+# is still written in format 1, which collections before it read.
+EVIDENCE_WORKFLOW_FORMAT = 2
 MANIFEST_FORMAT_VERSION = 3
 # From this manifest format on, a signed release also carries its Statement as a DSSE envelope.
 ENVELOPE_FORMAT = 3
@@ -146,47 +149,65 @@ def _manifest_schema(version: int) -> dict:
 MANIFEST_SCHEMAS = {version: _manifest_schema(version) for version in (1, 2, 3)}
 
 
-EVIDENCE_SCHEMA = {
-    "$schema": _DRAFT,
-    "$id": "https://maestro-conductor.invalid/schemas/evidence-v1.json",
-    "title": "maestro.conductor release evidence",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["format_version", "kind", "tag", "commit", "generated_at", "generated_by", "checks", "provenance"],
-    "properties": {
-        "format_version": {"const": FORMAT_VERSION},
-        "kind": {"const": "maestro.conductor/evidence"},
-        "tag": _TAG,
+def _evidence_schema(version: int) -> dict:
+    """The evidence schema of ``version``: 2 adds provenance.workflow, the CI workflow the release was built by."""
+    provenance = {
+        "repository": {"type": "string", "minLength": 1, "maxLength": 4096},
         "commit": _OID,
-        "generated_at": _TIME,
-        "generated_by": {"type": "string", "minLength": 1, "maxLength": 256},
-        "ci_run": {"type": "string", "maxLength": 4096},
-        "checks": {
-            "type": "array",
-            "maxItems": 10000,
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "result"],
-                "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 256},
-                    "result": {"enum": ["pass", "fail", "skip"]},
-                    "detail": {"type": "string", "maxLength": 65536},
-                },
-            },
-        },
-        "provenance": {
+        "builder": {"type": "string", "minLength": 1, "maxLength": 256},
+    }
+    if version >= EVIDENCE_WORKFLOW_FORMAT:
+        provenance["workflow"] = {
             "type": "object",
             "additionalProperties": False,
-            "required": ["repository", "commit", "builder"],
+            "required": ["path", "sha256"],
             "properties": {
-                "repository": {"type": "string", "minLength": 1, "maxLength": 4096},
-                "commit": _OID,
-                "builder": {"type": "string", "minLength": 1, "maxLength": 256},
+                # as it is in the repository: relative, no '..', no backslash
+                "path": {"type": "string", "minLength": 1, "maxLength": 1024,
+                         "pattern": r"^(?!/)(?!.*(?:^|/)[.][.]?(?:/|$))[^\\\x00-\x1f]+(?![\s\S])"},
+                "sha256": _SHA256,
+            },
+        }
+    return {
+        "$schema": _DRAFT,
+        "$id": f"https://maestro-conductor.invalid/schemas/evidence-v{version}.json",
+        "title": "maestro.conductor release evidence",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["format_version", "kind", "tag", "commit", "generated_at", "generated_by", "checks", "provenance"],
+        "properties": {
+            "format_version": {"const": version},
+            "kind": {"const": "maestro.conductor/evidence"},
+            "tag": _TAG,
+            "commit": _OID,
+            "generated_at": _TIME,
+            "generated_by": {"type": "string", "minLength": 1, "maxLength": 256},
+            "ci_run": {"type": "string", "maxLength": 4096},
+            "checks": {
+                "type": "array",
+                "maxItems": 10000,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "result"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1, "maxLength": 256},
+                        "result": {"enum": ["pass", "fail", "skip"]},
+                        "detail": {"type": "string", "maxLength": 65536},
+                    },
+                },
+            },
+            "provenance": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["repository", "commit", "builder"],
+                "properties": provenance,
             },
         },
-    },
-}
+    }
+
+
+EVIDENCE_SCHEMAS = {version: _evidence_schema(version) for version in (1, EVIDENCE_WORKFLOW_FORMAT)}
 
 ATTESTATION_SCHEMA = {
     "$schema": _DRAFT,
@@ -264,7 +285,7 @@ ENVELOPE_SCHEMA = {
 # What ``make schemas`` writes to docs/schemas/, by file stem.
 SCHEMAS = {
     **{f"release-manifest-v{version}": schema for version, schema in MANIFEST_SCHEMAS.items()},
-    f"evidence-v{FORMAT_VERSION}": EVIDENCE_SCHEMA,
+    **{f"evidence-v{version}": schema for version, schema in EVIDENCE_SCHEMAS.items()},
     f"release-attestation-v{FORMAT_VERSION}": ATTESTATION_SCHEMA,
     "release-attestation-envelope-v1": ENVELOPE_SCHEMA,
 }
@@ -348,17 +369,35 @@ def load_document(path: str, schema: dict, what: str, limit: int = MAX_DOCUMENT_
     return document, data
 
 
-def manifest_schema(document, path: str, what: str = "manifest") -> dict:
-    """The schema of the manifest format ``document`` declares; an unknown format_version is refused by name."""
+def _schema_of(document, schemas: dict[int, dict], newest: int, path: str, what: str) -> dict:
+    """The schema of the format ``document`` declares among ``schemas``; an unknown format_version is refused by name."""
     version = document.get("format_version") if isinstance(document, dict) else None
     if version is None:
-        return MANIFEST_SCHEMAS[MANIFEST_FORMAT_VERSION]  # its violations name what is missing
-    if isinstance(version, bool) or version not in MANIFEST_SCHEMAS:
-        *earlier, last = map(str, MANIFEST_SCHEMAS)
+        return schemas[newest]  # its violations name what is missing
+    if isinstance(version, bool) or version not in schemas:
+        *earlier, last = map(str, schemas)
         formats = f"{', '.join(earlier)} and {last}" if earlier else last
         raise ConductorError(f"{what} format_version {version!r} is not supported: "
                              f"this collection reads formats {formats} ({path})")
-    return MANIFEST_SCHEMAS[version]
+    return schemas[version]
+
+
+def manifest_schema(document, path: str, what: str = "manifest") -> dict:
+    """The schema of the manifest format ``document`` declares; an unknown format_version is refused by name."""
+    return _schema_of(document, MANIFEST_SCHEMAS, MANIFEST_FORMAT_VERSION, path, what)
+
+
+def evidence_schema(document, path: str, what: str = "evidence") -> dict:
+    """The schema of the evidence format ``document`` declares; an unknown format_version is refused by name."""
+    return _schema_of(document, EVIDENCE_SCHEMAS, EVIDENCE_WORKFLOW_FORMAT, path, what)
+
+
+def load_evidence(path: str, what: str = "evidence", limit: int = MAX_DOCUMENT_BYTES) -> tuple[dict, bytes]:
+    """Read, parse and check an evidence document against the schema of its own format_version."""
+    data = read_bytes_limited(path, limit, what)
+    document = _parse(data, path, what)
+    validate_document(document, evidence_schema(document, path, what), path, what)
+    return document, data
 
 
 def load_manifest(path: str, what: str = "manifest") -> tuple[dict, bytes]:

@@ -442,9 +442,10 @@ def stage(docker: Docker, request: StageRequest, check_mode: bool = False, prove
         mark = now
 
     try:
-        # the watch's check (sizes) changes nothing at all: a stray file is left to the next switch, a wrong one is named
-        # and left where it is (what runs was started from checked bytes, and proven by image id)
-        looking = check_mode or request.cache_check == "sizes"
+        # proving a colour that serves (the watch's check by sizes, the daily verification's by digests) changes nothing at
+        # all: a stray file is left to the next switch, a wrong one is named and left where it is (what runs was started
+        # from checked bytes, and proven by image id)
+        looking = check_mode or prove_only
         prepare_cache(request, result, looking)
         if result.missing and request.incoming:
             raise ConductorError(f"{', '.join(result.missing)} vanished from the release cache while it was being filled: nothing was "

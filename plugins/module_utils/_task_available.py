@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, maestro.conductor maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""maestro.conductor.release_available: is a release (or a host's copy of it) still complete, without hashing it."""
+"""maestro.conductor.release_available: is a release (or a host's copy of it) still complete (a copy re-hashed on request)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ SPEC = {
         "release_dir": {"type": "path", "required": True},
         "tag": {"type": "str", "required": True},
         "artifacts": {"type": "list", "elements": "dict"},
+        "digests": {"type": "bool", "default": False},
     },
+    "required_if": [("digests", True, ("artifacts",))],
 }
 
 
@@ -24,7 +26,7 @@ def run(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
         if params["artifacts"] is None:
             result = release_available(params["release_dir"], params["tag"])
         else:
-            result = copy_available(params["release_dir"], params["artifacts"])
+            result = copy_available(params["release_dir"], params["artifacts"], params["digests"])
     except ConductorError as exc:
         raise ConductorError(f"release {params['tag']!r} in {params['release_dir']}: {exc}") from exc
     return Outcome({"changed": False, **result.as_dict()})

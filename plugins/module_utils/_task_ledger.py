@@ -14,7 +14,7 @@ SPEC = {
         "path": {"type": "path", "required": True},
         "environment": {"type": "str", "required": True},
         "state": {"type": "str", "default": "query", "choices": ["query", "append", "quarantined", "cleared", "repaired"]},
-        "event": {"type": "str", "choices": ["deployed", "verdict", "rollback", "drill"]},
+        "event": {"type": "str", "choices": ["deployed", "verdict", "rollback", "drill", "validation"]},
         "tag": {"type": "str"},
         "actor": {"type": "str"},
         "commit": {"type": "str"},
@@ -29,7 +29,7 @@ SPEC = {
         "fence": FENCE_SPEC,
     },
     "required_if": [
-        ("state", "append", ["event", "tag", "actor"]),
+        ("state", "append", ["event", "actor"]),
         ("state", "quarantined", ["tag", "actor"]),
         ("state", "cleared", ["tag", "actor"]),
     ],
@@ -40,9 +40,11 @@ def _planned_record(params: dict, now) -> dict | None:
     """The record this call adds, or None when the ledger already says it."""
     action = params["state"]
     if action == "append":
+        if not params["tag"] and params["event"] != "validation":
+            raise ConductorError(f"state=append of event {params['event']} needs tag: the release the record is about")
         if params["record_id"] and any(r.get("id") == params["record_id"] for r in now["records"]):
             return None
-        return _ledger.make_record(params["environment"], params["event"], params["tag"], params["actor"],
+        return _ledger.make_record(params["environment"], params["event"], params["tag"] or "", params["actor"],
                                    commit=params["commit"] or "", verdict=params["verdict"] or "", from_tag=params["from_tag"] or "",
                                    durations=params["durations"], detail=params["detail"] or "", record_id=params["record_id"] or "",
                                    hosts=params["hosts"])
@@ -58,7 +60,7 @@ def _quarantine(params: dict, record: dict | None, current: _ledger.LedgerState)
     if record is None or not params["quarantine"] or params["quarantine"] in current.quarantined:
         return []
     return [_ledger.make_record(params["environment"], "quarantine", params["quarantine"], params["actor"],
-                                detail=f"{record['event']} to {record['tag']}")]
+                                detail=f"{record['event']} to {record.get('tag') or 'no tag'}")]
 
 
 def _repair(params: dict, check_mode: bool, diff: bool) -> Outcome:

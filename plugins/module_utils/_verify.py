@@ -140,7 +140,7 @@ class _Verifier:
     def run(self) -> Report:
         self._files_present()
         manifest = self._load("manifest", fmt.load_manifest, self._manifest_consistent)
-        self._load("evidence", functools.partial(fmt.load_document, schema=fmt.EVIDENCE_SCHEMA), self._evidence_consistent)
+        self._load("evidence", fmt.load_evidence, self._evidence_consistent)
         self._verdicts()
         self._load("attestation", functools.partial(fmt.load_document, schema=fmt.ATTESTATION_SCHEMA),
                    self._attestation_consistent)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: release_available
-short_description: Say whether a release is still complete on this host, without hashing it
+short_description: Say whether a release is still complete on this host (a copy re-hashed on request)
 version_added: 0.3.0
 description:
   - The watch's availability check, cheap enough to run every few minutes on a release of gigabytes.
@@ -16,8 +16,8 @@ description:
     The evidence must record a pre-release check that ran, and name its CI run.
   - With O(artifacts), as M(maestro.conductor.release_verify) or this module returned them, O(release_dir) is a copy such as
     an app host's release cache (C(CACHE_ROOT/ENVIRONMENT/TAG)), which holds the artifacts only.
-  - Nothing is hashed, since integrity is what M(maestro.conductor.release_verify) proves. A manifest that cannot be read makes
-    the release unavailable, since which files it should hold is then unknown.
+  - Nothing is hashed unless O(digests) is set, since integrity is what M(maestro.conductor.release_verify) proves. A manifest
+    that cannot be read makes the release unavailable, since which files it should hold is then unknown.
   - Never fails on what it finds; it fails only on arguments that are invalid.
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
@@ -46,6 +46,13 @@ options:
     description: The artifacts a copy must hold, each with C(path) and C(size) (and C(sha256), returned as given).
     type: list
     elements: dict
+  digests:
+    description:
+      - With O(artifacts), also hash every file of the copy that is whole in size (in parallel) and compare it with its C(sha256),
+        which every artifact must then carry. This is the daily verification's deep check of an app host's copy; a copy
+        changed to the same size is found only so.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -60,15 +67,22 @@ EXAMPLES = r"""
     release_dir: /var/lib/maestro/deploy/releases/production/v1.1.0
     tag: v1.1.0
     artifacts: "{{ target.artifacts }}"
+
+- name: And, re-hashed against the verified manifest, in each app host's cache (the daily verification)
+  maestro.conductor.release_available:
+    release_dir: /var/lib/maestro/deploy/releases/production/v1.1.0
+    tag: v1.1.0
+    artifacts: "{{ verified.artifacts }}"
+    digests: true
 """
 
 RETURN = r"""
 complete:
-  description: Whether every artifact is present with its size (and, for a release directory, the manifest could be read).
+  description: Whether every artifact is present with its size (and its sha256 with O(digests); for a release directory, the manifest could be read).
   returned: always
   type: bool
 problems:
-  description: One line for each file that is missing, not a regular file, or of another size.
+  description: One line for each file that is missing, not a regular file, or of another size (or, with O(digests), of another sha256).
   returned: always
   type: list
   elements: str

@@ -76,6 +76,19 @@ options:
   ci_run:
     description: Reference to the CI run that built the release, recorded in the evidence (a URL without its credentials).
     type: str
+  workflow:
+    description:
+      - The path, in the repository, of the CI workflow that builds the release (V(.github/workflows/release.yml)). Recorded
+        in the evidence's provenance with its sha256, which makes the evidence format 2; the weekly validation checks it
+        against the file at the tag's commit.
+    type: str
+    version_added: 0.5.0
+  workflow_file:
+    description:
+      - The workflow file as the CI ran it (in GitHub Actions, the checkout's copy), hashed for O(workflow). Without it, the
+        file at the tag's commit is hashed.
+    type: path
+    version_added: 0.5.0
   checks:
     description: Checks done before release, recorded in the evidence.
     type: list
@@ -201,6 +214,8 @@ def main() -> None:
             "repository": {"type": "str"},
             "generated_by": {"type": "str", "default": "maestro.conductor"},
             "ci_run": {"type": "str"},
+            "workflow": {"type": "str"},
+            "workflow_file": {"type": "path"},
             "checks": {
                 "type": "list", "elements": "dict", "default": [],
                 "options": {
@@ -212,13 +227,15 @@ def main() -> None:
             "signing_key": {"type": "path"},
             "workers": {"type": "int", "default": 0},
         },
+        required_by={"workflow_file": "workflow"},
         supports_check_mode=True,
     )
     params = module.params
     request = BundleRequest(
         release_dir=params["release_dir"], tag=params["tag"], repo=params["repo"], artifacts=params["artifacts"],
         repository=params["repository"] or "", generated_by=params["generated_by"], ci_run=params["ci_run"] or "",
-        checks=params["checks"], signing_key=params["signing_key"] or "", workers=max(params["workers"], 0),
+        workflow=params["workflow"] or "", workflow_file=params["workflow_file"] or "", checks=params["checks"],
+        signing_key=params["signing_key"] or "", workers=max(params["workers"], 0),
     )
     try:
         plan = plan_bundle(request)

@@ -55,11 +55,14 @@ options:
     choices: [query, append, quarantined, cleared, repaired]
     default: query
   event:
-    description: The kind of record, with O(state=append).
+    description:
+      - The kind of record, with O(state=append).
+      - V(validation) records a scheduled check of the environment (the daily verification), with its O(verdict); its O(tag), the
+        live release when there is one, may be omitted, and it never changes a release's verdict.
     type: str
-    choices: [deployed, verdict, rollback, drill]
+    choices: [deployed, verdict, rollback, drill, validation]
   tag:
-    description: The release tag the record is about. Required unless O(state=query).
+    description: The release tag the record is about. Required unless O(state=query) or O(event=validation).
     type: str
   actor:
     description: Who did it, such as the AWX job id or a user name. Required unless O(state=query).
@@ -68,7 +71,7 @@ options:
     description: The commit of O(tag), in full.
     type: str
   verdict:
-    description: The verdict, for O(event=verdict) and O(event=drill) (required there) or with a deployment or rollback.
+    description: The verdict, for O(event=verdict), O(event=drill) and O(event=validation) (required there) or with a deployment or rollback.
     type: str
     choices: [green, red]
   from_tag:

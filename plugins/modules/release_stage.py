@@ -25,8 +25,9 @@ description:
     are a claim anyone who can run a container can copy). Anything else is created afresh (C(--force-recreate)).
   - When a step fails after this task started containers, the colour is taken down again; a colour it did not start
     is left as it was.
-  - With O(state=checked), changes nothing on the engine (it may copy files the cache lacks) and fails unless the colour
-    already runs exactly the release, as above (the check of a colour that serves traffic).
+  - With O(state=checked), changes nothing on the engine nor in the cache (a wrong file is named, not set aside; a stray one
+    is not removed; it may copy files the cache lacks) and fails unless the colour already runs exactly the release, as above
+    (the check of a colour that serves traffic).
   - With O(state=absent), takes the colour down (C(docker compose down) by project name).
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)

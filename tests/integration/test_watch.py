@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -241,3 +242,105 @@ def test_make_status_shows_the_environment(stack):
     assert done.returncode == 0, text[-3000:]
     assert f"== {ENVIRONMENT} ==" in text and "live: v1.1.0" in text and "last verification: PASS" in text
     assert "pass rate:" in text and "last time-to-green:" in text
+
+
+# ---------------------------------------------------------------------------------------------- the daily verification
+
+def daily(env: Env, *args: str) -> subprocess.CompletedProcess:
+    """make daily-verify, as an operator (or the daily timer) runs it."""
+    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "daily-verify", *args], env=env.env(), capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def flip_first_byte(path: Path) -> bytes:
+    """Change ``path`` without changing its size (what a check by size never sees); the original bytes, to put back."""
+    original = path.read_bytes()
+    path.write_bytes(bytes([original[0] ^ 0x20]) + original[1:])
+    return original
+
+
+def test_the_daily_verification_is_green_and_reports_records_and_measures_it_and_check_mode_writes_nothing(stack):
+    reports = stack.root / "reports" / ENVIRONMENT
+    validations = len([r for r in stack.ledger() if r["event"] == "validation"])
+    dry = daily(stack, "PLAYBOOK_ARGS=--check")
+    assert dry.returncode == 0, out(dry)[-3000:]
+    assert not list(reports.glob("daily-verify-*")) and len([r for r in stack.ledger() if r["event"] == "validation"]) == validations
+    done = daily(stack)
+    text = out(done)
+    assert done.returncode == 0, text[-3000:]
+    assert f"daily verification of {ENVIRONMENT}: live v1.1.0, rollback target v1.0.0" in text and "GREEN" in text
+    report = json.loads(next(reports.glob("daily-verify-*.json")).read_text())
+    assert report["ok"] and report["live"]["tag"] == "v1.1.0" and report["rollback"]["tag"] == "v1.0.0"
+    assert report["live"]["verification"]["ok"] and report["rollback"]["verification"]["ok"]
+    assert report["rollback"]["verification"]["commit"] == stack.commit("v1.0.0")
+    assert [h["live"]["ok"] and h["rollback"]["ok"] for h in report["hosts"]] == [True]
+    assert "**GREEN**" in next(reports.glob("daily-verify-*.md")).read_text()
+    record = stack.ledger()[-1]
+    assert (record["event"], record["verdict"], record["actor"], record["tag"]) == ("validation", "green", "daily-verify", "v1.1.0")
+    wait_for("the daily verification's verdict in Prometheus", lambda: value(f'maestro_daily_verify_ok{{environment="{ENVIRONMENT}"}}') == 1)
+    wait_for("the never-ran alert resolved", lambda: not firing("MaestroDailyVerificationNeverRan"))
+    assert not firing("MaestroDailyVerificationFailed")
+
+
+def test_copies_changed_to_the_same_size_and_a_tampered_rollback_target_turn_the_daily_verification_red_naming_each(stack):
+    """What the watch's check by size cannot see: a same-size change in an app host's copy of the live release and of the
+    rollback target, and the rollback target's files changed on the release store."""
+    cache = stack.root / "deploy" / "releases" / ENVIRONMENT
+    changed = [cache / "v1.1.0" / "sbom.spdx.json", cache / "v1.0.0" / "compose.yaml", stack.root / "releases" / "v1.0.0" / "sbom.spdx.json"]
+    originals = [flip_first_byte(path) for path in changed]
+    try:
+        done = daily(stack)
+        text = out(done)
+        assert done.returncode != 0 and "RED" in text, text[-3000:]
+        assert "strict verification of the rollback target v1.0.0 FAILED (failed checks: artifacts" in text
+        assert "compose.yaml has sha256" in text  # the target's copy on the app host
+        assert "the live v1.1.0 is not proven running on every app host" in text and "sbom.spdx.json" in text
+        record = stack.ledger()[-1]
+        assert (record["event"], record["verdict"]) == ("validation", "red")
+        markdown = next((stack.root / "reports" / ENVIRONMENT).glob("daily-verify-*.md")).read_text()
+        assert "**RED**" in markdown and "rollback\\_verify" in markdown
+        wait_for("MaestroDailyVerificationFailed firing", lambda: firing("MaestroDailyVerificationFailed"))
+        assert stack.served() == stack.commit("v1.1.0")  # it changed nothing: traffic stays where it was
+    finally:
+        for path, original in zip(changed, originals):
+            path.write_bytes(original)
+    again = daily(stack)
+    assert again.returncode == 0, out(again)[-3000:]
+    wait_for("the daily alert resolved", lambda: not firing("MaestroDailyVerificationFailed"))
+
+
+# ---------------------------------------------------------------------------------------------- the weekly validation
+
+def test_the_weekly_validation_checks_every_release_in_the_window_and_quarantines_a_rollback_target_that_fails(stack):
+    """Green over the three demo releases, with a summary page each; then the rollback target tampered on the release
+    store: red, the target quarantined and named, the store left as it was."""
+    reports = stack.root / "reports" / ENVIRONMENT
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "weekly-validation"], env=stack.env(), capture_output=True,
+                          text=True, timeout=600, check=False)
+    text = out(done)
+    assert done.returncode == 0, text[-3000:]
+    assert f"weekly validation of {ENVIRONMENT}: 3 release(s) in the audit window, 3 valid, 0 invalid" in text and "GREEN" in text
+    report = json.loads(next(reports.glob("weekly-validation-*.json")).read_text())
+    assert report["ok"] and [r["tag"] for r in report["releases"]] == ["v1.2.0", "v1.1.0", "v1.0.0"]
+    assert report["totals"]["bytes"] > 0 and report["totals"]["bytes_per_second"] > 0
+    assert sorted(p.name for p in (reports / "releases").glob("*.md")) == ["v1.0.0.md", "v1.1.0.md", "v1.2.0.md"]
+    assert stack.commit("v1.0.0") in (reports / "releases" / "v1.0.0.md").read_text()
+    assert (stack.ledger()[-1]["event"], stack.ledger()[-1]["actor"]) == ("validation", "weekly-validation")
+    wait_for("the weekly verdict in Prometheus", lambda: value(f'maestro_weekly_validation_ok{{environment="{ENVIRONMENT}"}}') == 1)
+
+    sbom = stack.root / "releases" / "v1.0.0" / "sbom.spdx.json"
+    original = flip_first_byte(sbom)
+    try:
+        red = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "weekly-validation"], env=stack.env(),
+                             capture_output=True, text=True, timeout=600, check=False)
+        text = out(red)
+        assert red.returncode != 0 and "RED" in text, text[-3000:]
+        assert "v1.0.0: verification: strict verification FAILED: artifacts: artifact sbom.spdx.json: sha256 is" in text
+        assert "the rollback target v1.0.0 failed and is quarantined; the rollback target is now NONE" in text
+        assert sbom.read_bytes() != original  # reported, never repaired or moved
+        quarantine = [r for r in stack.ledger() if r["event"] == "quarantine" and r["tag"] == "v1.0.0"][-1]
+        assert quarantine["actor"] == "weekly-validation" and "sbom.spdx.json" in quarantine["detail"]
+        assert "INVALID" in (reports / "releases" / "v1.0.0.md").read_text()
+        wait_for("the weekly verdict red in Prometheus", lambda: value(f'maestro_weekly_validation_ok{{environment="{ENVIRONMENT}"}}') == 0)
+    finally:
+        sbom.write_bytes(original)  # the quarantine stays, as it would for an operator: clearing it is a decision

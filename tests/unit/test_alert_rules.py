@@ -31,7 +31,8 @@ RULES_CONFIG = {"environments": ["production"],
 RULE_FILES = {"maestro.rules.yml": RULES_CONFIG,
               "maestro-two-environments.rules.yml": {"environments": ["production", "staging"]}}
 # alerts whose series missing is their firing case
-FIRE_WHEN_MISSING = {"MaestroRestoreDrillNeverSucceeded", "MaestroMetricsAbsent"}
+FIRE_WHEN_MISSING = {"MaestroRestoreDrillNeverSucceeded", "MaestroDailyVerificationNeverRan", "MaestroWeeklyValidationNeverRan",
+                     "MaestroMetricsAbsent"}
 
 
 def promtool() -> str:

@@ -146,7 +146,7 @@ def test_lightweight_tag_is_recorded_as_such(release):
 
 def test_schemas_in_docs_match_the_code():
     docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "schemas")
-    assert set(fmt.SCHEMAS) == {"release-manifest-v1", "release-manifest-v2", "release-manifest-v3", "evidence-v1", "release-attestation-v1",
+    assert set(fmt.SCHEMAS) == {"release-manifest-v1", "release-manifest-v2", "release-manifest-v3", "evidence-v1", "evidence-v2", "release-attestation-v1",
                                 "release-attestation-envelope-v1"}
     for stem, schema in fmt.SCHEMAS.items():
         with open(os.path.join(docs, f"{stem}.schema.json"), encoding="utf-8") as handle:
@@ -330,3 +330,32 @@ def test_schema_patterns_refuse_a_trailing_newline(release, field, value):
     manifest[field] = value
     with pytest.raises(ConductorError, match="does not match its schema"):
         fmt.validate_document(manifest, fmt.MANIFEST_SCHEMAS[manifest["format_version"]], "release-manifest.yaml", "manifest")
+
+
+def test_a_workflow_is_recorded_with_its_digest_in_evidence_format_2_and_the_release_still_verifies(release, tmp_path):
+    checks = [{"name": "unit tests", "result": "pass"}]
+    release.bundle(checks=checks, workflow="VERSION")  # the file as the tag's commit holds it
+    evidence = json.loads(release.evidence().read_text())
+    assert evidence["format_version"] == 2
+    assert evidence["provenance"]["workflow"] == {"path": "VERSION", "sha256": hashlib.sha256(b"first\n").hexdigest()}
+    report = verify_release(str(release.dir), release.tag, str(release.repo), strict=True, allowed_signers=str(release.signers))
+    assert report.ok, report.failed_checks
+    ran = tmp_path / "release.yml"
+    ran.write_bytes(b"on: push\n")
+    assert plan(release, checks=checks, workflow="VERSION", workflow_file=str(ran)).changed_files  # another file, another digest
+    release.bundle(checks=checks, workflow="VERSION", workflow_file=str(ran))
+    assert json.loads(release.evidence().read_text())["provenance"]["workflow"]["sha256"] == hashlib.sha256(b"on: push\n").hexdigest()
+    release.bundle(checks=checks)  # no workflow: format 1 again, as collections before it read
+    assert json.loads(release.evidence().read_text())["format_version"] == 1
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"workflow": ".github/workflows/release.yml"}, "is not in the tag's commit"),
+    ({"workflow": "../outside.yml"}, "workflow '../outside.yml' is invalid"),
+    ({"workflow": "/etc/passwd"}, "is invalid: expected its path relative"),
+    ({"workflow_file": "/etc/hostname"}, "workflow_file needs workflow"),
+    ({"workflow": "VERSION", "workflow_file": "/nonexistent/release.yml"}, "could not be read"),
+])
+def test_a_workflow_that_cannot_be_recorded_is_refused_naming_it(release, overrides, message):
+    with pytest.raises(ConductorError, match=message):
+        plan(release, **overrides)

@@ -262,6 +262,24 @@ def test_module_append_with_record_id_appends_once(tmp_path, monkeypatch):
     assert len(_ledger.read(str(path))) == 1
 
 
+def test_a_validation_is_recorded_with_or_without_a_live_tag_and_never_changes_a_verdict(tmp_path, monkeypatch):
+    path = tmp_path / "prod.jsonl"
+    run(release_ledger, ledger_args(path, state="append", event="deployed", tag="v1.0.0", actor="alice", commit=C1, verdict="green"),
+        monkeypatch)
+    red = run(release_ledger, ledger_args(path, state="append", event="validation", tag="v1.0.0", actor="daily-verify", verdict="red",
+                                          detail="strict verification of the rollback target v0.9.0 FAILED"), monkeypatch)
+    assert red.result["changed"] and red.result["healthy"] == ["v1.0.0"] and red.result["live"] == "v1.0.0"
+    untagged = run(release_ledger, ledger_args(path, state="append", event="validation", actor="daily-verify", verdict="red"), monkeypatch)
+    assert untagged.result["changed"]
+    records = _ledger.read(str(path))
+    assert [(r["event"], r.get("tag"), r.get("verdict")) for r in records] == [
+        ("deployed", "v1.0.0", "green"), ("validation", "v1.0.0", "red"), ("validation", None, "red")]
+    with pytest.raises(ConductorError, match="a validation record needs verdict green or red"):
+        _ledger.make_record("prod", "validation", "", "daily-verify")
+    refused = run(release_ledger, ledger_args(path, state="append", event="deployed", actor="alice"), monkeypatch)
+    assert refused.failed and "needs tag" in refused.result["msg"]
+
+
 def test_module_fails_on_a_corrupt_ledger(tmp_path, monkeypatch):
     path = tmp_path / "prod.jsonl"
     path.write_text("not json\n")

@@ -249,7 +249,7 @@ def test_initialisation_covers_only_the_writers_own_sources(tmp_path):
 
 
 @pytest.mark.parametrize("writer, sources", [("watch", ("watch",)), ("verify", ("verify",)), ("drill", ("drill",)),
-                                             ("switch", ("deploy", "rollback"))])
+                                             ("switch", ("deploy", "rollback")), ("daily", ("daily",)), ("weekly", ())])
 def test_every_source_belongs_to_exactly_one_writer(writer, sources):
     assert _metrics.writer_sources(writer) == sources
     assert sorted(s for w in WRITERS for s in _metrics.writer_sources(w)) == sorted(SOURCES)

@@ -308,4 +308,25 @@ def test_the_watch_proves_a_running_colour_by_sizes_and_image_ids_and_still_refu
     (Path(release["request"].release_dir) / "stray.txt").write_text("not of the release\n")
     assert not _stage.stage(Docker(), light, prove_only=True).removed
     assert (Path(release["request"].release_dir) / "stray.txt").exists()
+
+
+def test_the_daily_verification_proves_by_digests_and_changes_nothing_either(release):
+    """cache_check digests with prove_only (the daily verification): a same-size change the sizes never see is named,
+    and the changed file stays where it is, as does a stray one."""
+    staged(release)
+    tarball = Path(release["request"].release_dir) / "image.tar"
+    tarball.chmod(0o644)
+    original = tarball.read_bytes()
+    tarball.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    light = replace(release["request"], cache_check="sizes")
+    assert _stage.stage(Docker(), light, prove_only=True).reused  # by size: unnoticed
+    rejected = Path(release["request"].cache_root) / ".rejected"
+    before = sorted(rejected.rglob("*"))
+    with pytest.raises(_stage.StageError, match="image.tar has sha256"):
+        _stage.stage(Docker(), release["request"], prove_only=True)
+    assert tarball.read_bytes() != original and sorted(rejected.rglob("*")) == before
+    tarball.write_bytes(original)
+    (Path(release["request"].release_dir) / "stray.txt").write_text("not of the release\n")
+    assert not _stage.stage(Docker(), release["request"], prove_only=True).removed
+    assert (Path(release["request"].release_dir) / "stray.txt").exists()
     staged(release)

@@ -443,7 +443,7 @@ def test_a_signature_replaced_by_a_directory_after_it_was_found(release, monkeyp
 @pytest.mark.parametrize("target, error, check_name, detail", [
     ("load_manifest", PermissionError(13, "Permission denied", "{dir}/release-manifest-v1.0.0.yaml"), "manifest",
      "release-manifest-v1.0.0.yaml could not be read: Permission denied"),
-    ("load_document", IsADirectoryError(21, "Is a directory", "{dir}/evidence-v1.0.0.json"), "evidence",
+    ("load_evidence", IsADirectoryError(21, "Is a directory", "{dir}/evidence-v1.0.0.json"), "evidence",
      "evidence-v1.0.0.json could not be read: Is a directory"),
 ])
 def test_an_os_error_reading_a_release_file_is_a_failed_check(release, monkeypatch, target, error, check_name, detail):

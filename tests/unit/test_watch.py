@@ -75,6 +75,27 @@ def test_a_host_copy_is_checked_by_size_and_links_are_not_followed(release, tmp_
         _availability.copy_available(str(copy), [])
 
 
+def test_a_host_copy_changed_to_the_same_size_is_found_only_by_its_digests(release, tmp_path):
+    artifacts = _availability.release_available(str(release.dir), release.tag).artifacts
+    copy = tmp_path / "cache" / release.tag
+    (copy / "images").mkdir(parents=True)
+    for entry in artifacts:
+        (copy / entry["path"]).write_bytes((release.dir / entry["path"]).read_bytes())
+    assert _availability.copy_available(str(copy), artifacts, digests=True).complete
+    original = (copy / "sbom.json").read_bytes()
+    (copy / "sbom.json").write_bytes(bytes([original[0] ^ 1]) + original[1:])
+    assert _availability.copy_available(str(copy), artifacts).complete  # by size: unnoticed
+    found = _availability.copy_available(str(copy), artifacts, digests=True)
+    sbom = next(e for e in artifacts if e["path"] == "sbom.json")
+    assert not found.complete and len(found.problems) == 1
+    assert found.problems[0].startswith("sbom.json has sha256 ") and found.problems[0].endswith(f"the verified manifest says {sbom['sha256']}")
+    # a missing file is named once, by size, and not hashed
+    (copy / "sbom.json").unlink()
+    assert _availability.copy_available(str(copy), artifacts, digests=True).problems == ["sbom.json is missing"]
+    with pytest.raises(ConductorError, match="carry no sha256"):
+        _availability.copy_available(str(copy), [{**a, "sha256": ""} for a in artifacts], digests=True)
+
+
 # --- the verdict -------------------------------------------------------------------------------------------
 
 

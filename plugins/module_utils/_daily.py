@@ -1,0 +1,158 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The daily verification's verdict and report (playbooks/daily_verify.yml).
+
+It observes what the watch observes, deeper (the watch role with ``watch_deep``): the live release and the
+rollback target verified strictly on the release store, every app host's copy of each re-hashed against the
+verified manifest, the live colour proven by image ids, what every proxy serves, drift. The verdict is the
+watch's findings on those observations plus the rollback target's own verification; its metrics are the
+daily verification's own series (never the watch's, which another writer owns). Unknown is red: a check
+that did not run is a finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _watch
+from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import DAILY_CHECKS
+from ansible_collections.maestro.conductor.plugins.module_utils._postmortem import inert_markdown as _cell
+from ansible_collections.maestro.conductor.plugins.module_utils._watch import Finding, iso
+
+REPORT_KIND = "maestro.conductor/daily-verification"
+REPORT_FORMAT = 1
+SOURCE = "daily"
+
+
+@dataclass
+class Daily:
+    environment: str
+    ok: bool = False
+    findings: list[Finding] = field(default_factory=list)
+    gauges: list[dict] = field(default_factory=list)
+    increments: list[dict] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "environment": self.environment, "findings": [f.as_dict() for f in self.findings],
+                "gauges": self.gauges, "increments": self.increments, "report": self.report,
+                "summary": summary_lines(self.report)}
+
+
+def _verification(result: dict | None, tag: str) -> dict:
+    """A registered M(release_verify) result as the report keeps it."""
+    result = result or {}
+    if not tag:
+        return {"ran": False, "ok": False, "failed_checks": [], "checks": [], "seconds": None, "error": "no release"}
+    if result.get("skipped") or not result:
+        return {"ran": False, "ok": False, "failed_checks": [], "checks": [], "seconds": None, "error": "not run"}
+    checks = [{"name": str(c.get("name", "?")), "ok": bool(c.get("ok")), "detail": str(c.get("detail") or "")[:500]}
+              for c in result.get("checks") or [] if isinstance(c, dict)]
+    ok = bool(result.get("ok")) and not result.get("failed")
+    failed = [str(name) for name in result.get("failed_checks") or []] or [c["name"] for c in checks if not c["ok"]]
+    error = "" if ok or failed else str(result.get("msg") or "")
+    return {"ran": bool(checks), "ok": ok, "failed_checks": failed, "checks": checks,
+            "seconds": result.get("seconds"), "commit": str(result.get("commit") or ""), "error": error[:1000]}
+
+
+def _copy(result: dict | None) -> dict:
+    """A host's check of its copy (M(release_stage) for the live colour, M(release_available) for the target)."""
+    if not result or result.get("skipped"):
+        return {"ok": False, "problems": ["not checked"]}
+    if result.get("unreachable"):
+        return {"ok": False, "problems": [f"unreachable: {result.get('msg') or 'no answer'}"]}
+    if result.get("failed"):
+        return {"ok": False, "problems": [str(result.get("msg") or "the check failed")]}
+    if "complete" in result:
+        return {"ok": bool(result["complete"]), "problems": [str(p) for p in result.get("problems") or []]}
+    return {"ok": True, "problems": []}
+
+
+def judge(observed: dict, now: float) -> Daily:
+    """The verdict on one environment; ``observed`` is what the watch's observation gathers (see _watch.judge) plus
+    ``target_verify`` (the rollback target's strict verification), ``started`` (epoch seconds) and ``report_paths``."""
+    watched = _watch.judge(observed, now)
+    daily = Daily(environment=watched.environment, findings=list(watched.findings))
+    target = str((observed.get("target") or {}).get("tag") or "")
+    live = _verification(observed.get("verify"), watched.live)
+    rollback = _verification(observed.get("target_verify"), target)
+    if target and not rollback["ok"]:
+        reason = ("failed checks: " + ", ".join(rollback["failed_checks"])) if rollback["failed_checks"] else rollback["error"] or "no verdict"
+        daily.findings.append(Finding("rollback_verify", f"strict verification of the rollback target {target} FAILED ({reason})"))
+    daily.ok = not daily.findings
+    hosts = []
+    for entry in observed.get("hosts") or []:
+        entry = entry or {}
+        hosts.append({"host": str(entry.get("host", "?")), "live": _copy(entry.get("live")), "rollback": _copy(entry.get("rollback"))})
+    started = observed.get("started")
+    seconds = round(now - started, 3) if isinstance(started, (int, float)) and not isinstance(started, bool) else None
+    daily.report = {
+        "kind": REPORT_KIND, "format_version": REPORT_FORMAT, "environment": daily.environment, "ok": daily.ok,
+        "started": iso(started) if seconds is not None else "", "finished": iso(now), "seconds": seconds,
+        "live": {"tag": watched.live, "commit": watched.commit, "verification": live},
+        "rollback": {"tag": target, "error": str((observed.get("target") or {}).get("error") or "") if not target else "",
+                     "verification": rollback},
+        "proxies": [_watch.proxy_observation(r) for r in observed.get("proxies") or []],
+        "hosts": hosts,
+        "findings": [f.as_dict() for f in daily.findings],
+    }
+    _metrics(daily, live, now)
+    return daily
+
+
+def _metrics(daily: Daily, live: dict, now: float) -> None:
+    def gauge(name: str, value: float, **labels: str) -> None:
+        daily.gauges.append({"name": name, "labels": labels, "value": value})
+
+    result = "pass" if daily.ok else "fail"
+    gauge("maestro_daily_verify_ok", int(daily.ok))
+    gauge("maestro_daily_verify_last_run_timestamp_seconds", round(now, 3))
+    for check in DAILY_CHECKS:
+        gauge("maestro_daily_verify_findings", sum(1 for f in daily.findings if f.check == check), check=check)
+    if daily.report["seconds"] is not None:
+        gauge("maestro_daily_verify_duration_seconds", daily.report["seconds"])
+    daily.increments.append({"name": "maestro_daily_verify_runs_total", "labels": {"result": result}, "by": 1})
+    if daily.report["live"]["tag"]:
+        gauge("maestro_verify_ok", int(live["ok"]), source=SOURCE)
+        if live["ok"]:
+            gauge("maestro_verify_last_success_timestamp_seconds", round(now, 3), source=SOURCE)
+        if isinstance(live["seconds"], (int, float)) and not isinstance(live["seconds"], bool):
+            gauge("maestro_verify_duration_seconds", round(float(live["seconds"]), 3), source=SOURCE)
+        daily.increments.append({"name": "maestro_verify_runs_total", "labels": {"source": SOURCE, "result": "pass" if live["ok"] else "fail"},
+                                 "by": 1})
+
+
+def summary_lines(report: dict) -> list[str]:
+    live, rollback = report.get("live") or {}, report.get("rollback") or {}
+    head = (f"daily verification of {report.get('environment')}: live {live.get('tag') or 'none'}, "
+            f"rollback target {rollback.get('tag') or 'none'}")
+    findings = report.get("findings") or []
+    if report.get("ok"):
+        return [head, "GREEN: both verified strictly on the release store, every app host's copies re-hashed, "
+                      "the live colour proven, served by every proxy, no drift"]
+    return [head, f"RED: {len(findings)} finding(s)"] + [f"  {f['check']}: {f['message']}" for f in findings]
+
+
+def render_markdown(report: dict) -> str:
+    live, rollback = report.get("live") or {}, report.get("rollback") or {}
+    lines = [f"# Daily verification: {_cell(report.get('environment'))}", "",
+             f"**{'GREEN' if report.get('ok') else 'RED'}** at {_cell(report.get('finished'))}"
+             + (f" ({report['seconds']} s)" if report.get("seconds") is not None else ""), "",
+             "| release | tag | commit | strict verification on the release store |", "|---|---|---|---|"]
+    for role, part in (("live", live), ("rollback target", rollback)):
+        verification = part.get("verification") or {}
+        failed = ", ".join(verification.get("failed_checks") or []) or verification.get("error") or "no verdict"
+        state = "passed" if verification.get("ok") else f"FAILED: {failed}"
+        lines.append(f"| {role} | {_cell(part.get('tag') or 'none')} | {_cell((part.get('commit') or verification.get('commit') or '')[:12])} "
+                     f"| {_cell(state if part.get('tag') else part.get('error') or 'none')} |")
+    lines += ["", "| app host | live colour and copy | rollback target's copy |", "|---|---|---|"]
+    for host in report.get("hosts") or []:
+        cells = ["proven" if host[k]["ok"] else "RED: " + "; ".join(host[k]["problems"]) for k in ("live", "rollback")]
+        lines.append(f"| {_cell(host['host'])} | {_cell(cells[0])} | {_cell(cells[1])} |")
+    lines += ["", "| proxy | colour | serves commit |", "|---|---|---|"]
+    for proxy in report.get("proxies") or []:
+        lines.append(f"| {_cell(proxy.get('proxy'))} | {_cell(proxy.get('colour') or '-')} | "
+                     f"{_cell(proxy.get('error') or (proxy.get('commit') or '')[:12] or 'unknown')} |")
+    lines += ["", "## Findings", ""]
+    lines += [f"- {_cell(f['check'])}: {_cell(f['message'])}" for f in report.get("findings") or []] or ["None."]
+    return "\n".join(lines) + "\n"
