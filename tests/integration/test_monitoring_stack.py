@@ -87,7 +87,7 @@ def test_check_mode_changes_nothing_then_the_role_installs_once(tree):
     assert done.returncode == 0, done.stdout + done.stderr
     rules = tree / "etc" / "prometheus" / "rules" / "maestro.rules"
     assert [g["name"] for g in yaml.safe_load(rules.read_text())["groups"]] == [
-        "maestro-release", "maestro-artifacts", "maestro-ci", "maestro-drills", "maestro-meta"]
+        "maestro-release", "maestro-artifacts", "maestro-ci", "maestro-drills", "maestro-maintenance", "maestro-meta"]
     assert f"Prometheus loads {rules} (rule_files: rules/*.rules)" in done.stdout
     assert (tree / "textfile").is_dir()
     installed = tree / "grafana" / "dashboards" / "maestro" / "maestro-release-health.json"
