@@ -283,44 +283,20 @@ def alerts(config: Config | Mapping) -> list[Alert]:
               f"No restore drill of {_ENV} has succeeded.",
               f"No successful restore drill of {_ENV} is on record: nobody has shown that its releases can be restored.",
               for_="1h", metrics=("maestro_restore_drill_last_success_timestamp_seconds",)),
-        Alert("MaestroDailyVerificationFailed", "maestro-maintenance", "warning",
-              "maestro_daily_verify_ok == 0",
-              f"The daily verification of {_ENV} is red.",
-              f"The last daily verification of {_ENV} found something red, or something it could not check: the live release "
-              "or the rollback target failed strict verification, an app host's copy does not hash to the verified manifest, "
-              "or what serves is not proven. Its report and maestro_daily_verify_findings name the checks.",
-              metrics=("maestro_daily_verify_ok", "maestro_daily_verify_findings")),
-        Alert("MaestroDailyVerificationOverdue", "maestro-maintenance", "warning",
-              f"time() - max by (environment) (maestro_daily_verify_last_run_timestamp_seconds)\n> {num(c.daily_verify_overdue_hours * 3600)}",
-              f"The daily verification of {_ENV} is overdue.",
-              f"The daily verification of {_ENV} last ran {{{{ $value | humanizeDuration }}}} ago; it is due every day "
-              f"(overdue after {num(c.daily_verify_overdue_hours)} hours).",
-              for_="1h", metrics=("maestro_daily_verify_last_run_timestamp_seconds",)),
-        Alert("MaestroDailyVerificationNeverRan", "maestro-maintenance", "warning",
-              "\nor\n".join(f'absent(maestro_daily_verify_last_run_timestamp_seconds{{environment="{e}"}})' for e in c.environments),
-              f"No daily verification of {_ENV} is on record.",
-              f"No daily verification of {_ENV} has run to its end, or its metrics do not reach Prometheus: nobody checks every "
-              "day that the live release and the rollback target are still what was verified.",
-              for_="1h", metrics=("maestro_daily_verify_last_run_timestamp_seconds",)),
-        Alert("MaestroWeeklyValidationFailed", "maestro-maintenance", "warning",
-              "maestro_weekly_validation_ok == 0",
-              f"The weekly validation of {_ENV} is red.",
-              f"The last weekly validation of {_ENV} found a release in the audit window that is invalid, or one it could not "
-              "check; a rollback target proven bad was quarantined. Its report names each release and each problem.",
-              metrics=("maestro_weekly_validation_ok", "maestro_weekly_validation_releases")),
-        Alert("MaestroWeeklyValidationOverdue", "maestro-maintenance", "warning",
-              f"time() - max by (environment) (maestro_weekly_validation_last_run_timestamp_seconds)\n> "
-              f"{num(c.weekly_validation_overdue_days * _DAY)}",
-              f"The weekly validation of {_ENV} is overdue.",
-              f"The weekly validation of {_ENV} last ran {{{{ $value | humanizeDuration }}}} ago; it is due every week "
-              f"(overdue after {num(c.weekly_validation_overdue_days)} days).",
-              for_="1h", metrics=("maestro_weekly_validation_last_run_timestamp_seconds",)),
-        Alert("MaestroWeeklyValidationNeverRan", "maestro-maintenance", "warning",
-              "\nor\n".join(f'absent(maestro_weekly_validation_last_run_timestamp_seconds{{environment="{e}"}})' for e in c.environments),
-              f"No weekly validation of {_ENV} is on record.",
-              f"No weekly validation of {_ENV} has run to its end, or its metrics do not reach Prometheus: the releases in the "
-              "audit window are not being checked.",
-              for_="1h", metrics=("maestro_weekly_validation_last_run_timestamp_seconds",)),
+        *_scheduled_check("DailyVerification", "daily verification", "maestro_daily_verify", c.environments,
+                          c.daily_verify_overdue_hours * 3600, f"day (overdue after {num(c.daily_verify_overdue_hours)} hours)",
+                          "found something red, or something it could not check: the live release or the rollback target failed "
+                          "strict verification, an app host's copy does not hash to the verified manifest, or what serves is not "
+                          "proven. Its report and maestro_daily_verify_findings name the checks.",
+                          "nobody checks every day that the live release and the rollback target are still what was verified.",
+                          ("maestro_daily_verify_ok", "maestro_daily_verify_findings")),
+        *_scheduled_check("WeeklyValidation", "weekly validation", "maestro_weekly_validation", c.environments,
+                          c.weekly_validation_overdue_days * _DAY,
+                          f"week (overdue after {num(c.weekly_validation_overdue_days)} days)",
+                          "found a release in the audit window that is invalid, or one it could not check; a rollback target "
+                          "proven bad was quarantined. Its report names each release and each problem.",
+                          "the releases in the audit window are not being checked.",
+                          ("maestro_weekly_validation_ok", "maestro_weekly_validation_releases")),
         Alert("MaestroWatchStopped", "maestro-meta", "warning",
               # the newest copy counts: a textfile and a Pushgateway group may both carry the watch's metrics
               f"time() - max by (environment) (maestro_watch_last_run_timestamp_seconds)\n> {stale_limit}",
@@ -354,6 +330,26 @@ def alerts(config: Config | Mapping) -> list[Alert]:
               f"Prometheus has no {{{{ $labels.metric }}}} series for {_ENV}: the watch does not run for it, or its metrics "
               "do not reach Prometheus. The alerts built on that metric cannot fire.",
               for_="10m", metrics=c.absent_metrics),
+    ]
+
+
+def _scheduled_check(name: str, what: str, prefix: str, environments: tuple[str, ...], overdue_seconds: float, every: str,
+                     red: str, never: str, red_metrics: tuple[str, ...]) -> list[Alert]:
+    """A scheduled check's three alerts: its last run red, overdue, and never on record (absent, named per environment)."""
+    last = f"{prefix}_last_run_timestamp_seconds"
+    return [
+        Alert(f"Maestro{name}Failed", "maestro-maintenance", "warning", f"{prefix}_ok == 0",
+              f"The {what} of {_ENV} is red.", f"The last {what} of {_ENV} {red}", metrics=red_metrics),
+        Alert(f"Maestro{name}Overdue", "maestro-maintenance", "warning",
+              f"time() - max by (environment) ({last})\n> {num(overdue_seconds)}",
+              f"The {what} of {_ENV} is overdue.",
+              f"The {what} of {_ENV} last ran {{{{ $value | humanizeDuration }}}} ago; it is due every {every}.",
+              for_="1h", metrics=(last,)),
+        Alert(f"Maestro{name}NeverRan", "maestro-maintenance", "warning",
+              "\nor\n".join(f'absent({last}{{environment="{e}"}})' for e in environments),
+              f"No {what} of {_ENV} is on record.",
+              f"No {what} of {_ENV} has run to its end, or its metrics do not reach Prometheus: {never}",
+              for_="1h", metrics=(last,)),
     ]
 
 

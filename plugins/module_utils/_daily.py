@@ -55,17 +55,12 @@ def _verification(result: dict | None, tag: str) -> dict:
             "seconds": result.get("seconds"), "commit": str(result.get("commit") or ""), "error": error[:1000]}
 
 
-def _copy(result: dict | None) -> dict:
-    """A host's check of its copy (M(release_stage) for the live colour, M(release_available) for the target)."""
-    if not result or result.get("skipped"):
-        return {"ok": False, "problems": ["not checked"]}
-    if result.get("unreachable"):
-        return {"ok": False, "problems": [f"unreachable: {result.get('msg') or 'no answer'}"]}
-    if result.get("failed"):
-        return {"ok": False, "problems": [str(result.get("msg") or "the check failed")]}
-    if "complete" in result:
-        return {"ok": bool(result["complete"]), "problems": [str(p) for p in result.get("problems") or []]}
-    return {"ok": True, "problems": []}
+def _host(entry: dict) -> dict:
+    """A host's checks of its copies, as the watch judges them (the live colour's proof, the target's availability)."""
+    seen = _watch.host_observation(entry)
+    target_ok, target_problems = _watch.available(seen["rollback"] or None)
+    return {"host": seen["host"], "live": {"ok": seen["live"]["ok"], "problems": [seen["live"]["msg"]] if seen["live"]["msg"] else []},
+            "rollback": {"ok": target_ok, "problems": [str(p) for p in target_problems]}}
 
 
 def judge(observed: dict, now: float) -> Daily:
@@ -80,10 +75,7 @@ def judge(observed: dict, now: float) -> Daily:
         reason = ("failed checks: " + ", ".join(rollback["failed_checks"])) if rollback["failed_checks"] else rollback["error"] or "no verdict"
         daily.findings.append(Finding("rollback_verify", f"strict verification of the rollback target {target} FAILED ({reason})"))
     daily.ok = not daily.findings
-    hosts = []
-    for entry in observed.get("hosts") or []:
-        entry = entry or {}
-        hosts.append({"host": str(entry.get("host", "?")), "live": _copy(entry.get("live")), "rollback": _copy(entry.get("rollback"))})
+    hosts = [_host(entry) for entry in observed.get("hosts") or []]
     started = observed.get("started")
     seconds = round(now - started, 3) if isinstance(started, (int, float)) and not isinstance(started, bool) else None
     daily.report = {

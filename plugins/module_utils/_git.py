@@ -175,15 +175,9 @@ def blob_sha256(repo_path: str, commit: str, path: str) -> str:
         raise ConductorError(f"path {path!r} is invalid: expected a path relative to the repository's root")
     repo = open_repository(repo_path)
     try:
-        try:
-            kind = _run(repo, "cat-file", "-t", f"{commit}:{path}").strip()
-        except ConductorError:
-            return ""  # no such path in that commit (or no such commit: resolve_tag says which)
-        if kind != "blob":
-            return ""
         data = repo.git.execute(["git", "cat-file", "blob", f"{commit}:{path}"], stdout_as_string=False, strip_newline_in_stdout=False)
-    except _gitpython.GitCommandError as exc:
-        raise ConductorError(f"git cat-file failed in {repo.git_dir}: {(exc.stderr or '').strip()}") from exc
+    except _gitpython.GitCommandError:
+        return ""  # no such file in that commit, or a directory there (or no such commit: resolve_tag says which)
     finally:
         repo.close()
     return hashlib.sha256(data).hexdigest()

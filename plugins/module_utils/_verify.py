@@ -42,6 +42,9 @@ class Report:
     artifacts: list[dict] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    # the release documents as read and schema-checked (manifest, evidence, attestation), for a caller that needs them
+    # again (the weekly validation); not part of the result
+    documents: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -73,6 +76,7 @@ class Report:
 
     def as_dict(self) -> dict:
         result = asdict(self)
+        del result["documents"]
         result.update(ok=self.ok, failed_checks=[check.name for check in self.failed], warned_checks=[check.name for check in self.warned],
                       seconds=round(self.seconds, 3))
         return result
@@ -188,6 +192,7 @@ class _Verifier:
             self.report.add(key, [self.describe(exc)], "")
             return None
         self.docs[key] = (document, raw)
+        self.report.documents[key] = document
         problems = consistent(document)
         version = document.get("format_version", fmt.FORMAT_VERSION)  # the attestation's is in its predicate
         self.report.add(key, problems, f"{self.names[key]} is valid (format {version})")

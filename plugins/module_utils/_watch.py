@@ -216,7 +216,7 @@ def _verification(verdict: Verdict, observed: dict, now: float) -> bool:
     return ok
 
 
-def _available(availability: dict | None) -> tuple[bool, list[str]]:
+def available(availability: dict | None) -> tuple[bool, list[str]]:
     if not availability:
         return False, ["not checked"]
     if availability.get("failed"):
@@ -230,7 +230,7 @@ def _availability(verdict: Verdict, observed: dict) -> None:
     target = observed.get("target") or {}
     if verdict.live:
         live = store.get("live") or {}
-        ok, problems = _available(live)
+        ok, problems = available(live)
         verdict.gauge("maestro_artifact_available", int(ok), artifact="live_release_store")
         if not ok:
             verdict.findings.append(Finding("availability", f"the live {verdict.live} is not complete on the release store: "
@@ -251,14 +251,14 @@ def _availability(verdict: Verdict, observed: dict) -> None:
         verdict.gauge("maestro_artifact_available", 0, artifact="rollback_release_store")
         verdict.gauge("maestro_artifact_available", 0, artifact="rollback_app_hosts")
         return
-    ok, problems = _available(store.get("rollback"))
+    ok, problems = available(store.get("rollback"))
     verdict.gauge("maestro_artifact_available", int(ok), artifact="rollback_release_store")
     if not ok:
         verdict.findings.append(Finding("availability", f"the rollback target {target['tag']} is not complete on the release store: "
                                                         + "; ".join(problems)))
     bad = []
     for host in hosts:
-        ok, problems = _available(host.get("rollback"))
+        ok, problems = available(host.get("rollback"))
         if not ok:
             bad.append(f"{host.get('host')}: " + "; ".join(problems))
     if not hosts:

@@ -15,7 +15,6 @@ verification starts (git, ssh-keygen) overlap, so the whole costs little more th
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import time
@@ -27,6 +26,7 @@ from typing import Callable
 from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _git, _hashing, _urls
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._ledger import parse_time
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_tag_name
 from ansible_collections.maestro.conductor.plugins.module_utils._postmortem import inert_markdown as _cell
 from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
@@ -128,20 +128,17 @@ def release_created(release_dir: str, tag: str) -> float | None:
     try:
         with _hashing.open_regular(os.path.join(release_dir, fmt.manifest_name(tag))) as handle:
             match = _CREATED_RE.search(handle.read(16384))
-        if not match:
-            return None
-        moment = datetime.datetime.fromisoformat(match.group(1).decode().replace("Z", "+00:00"))
-    except (OSError, ValueError):
+    except OSError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)).timestamp()
+    return _epoch(match.group(1).decode()) if match else None
 
 
 def _epoch(text: str) -> float | None:
+    """An ISO 8601 time as epoch seconds (UTC when it names no zone), or None when it is no time."""
     try:
-        moment = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
+        return parse_time(text).timestamp()
+    except ConductorError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
 def in_window(releases_root: str, tags: list[str], window_days: int, now: float, keep: tuple[str, ...] = (),
@@ -298,13 +295,6 @@ def _regenerated(release_dir: str, tag: str, repo: str, manifest: dict | None, e
                                         "were left as they are): " + "; ".join(fields))
 
 
-def _read(load, release_dir: str, name: str) -> dict | None:
-    try:
-        return load(os.path.join(release_dir, name))[0]
-    except (ConductorError, OSError):
-        return None
-
-
 def validate_release(releases_root: str, tag: str, repo: str, policy: Policy, allowed_signers: str | None = None,
                      allow_unsigned: bool = False, runs: CiRuns | None = None, expected_commit: str | None = None) -> ReleaseResult:
     """Every weekly check of one release; never writes anything."""
@@ -327,8 +317,8 @@ def validate_release(releases_root: str, tag: str, repo: str, policy: Policy, al
     result.checks.append(Check("verification", report.ok, "every hash, the signature, the evidence's verdicts, the image ids and the tag "
                                                           "object verify" if report.ok else "strict verification FAILED: " +
                                "; ".join(f"{check.name}: {check.detail[:300]}" for check in report.failed)))
-    result.manifest, result.evidence = _read(fmt.load_manifest, release_dir, fmt.manifest_name(tag)), \
-        _read(fmt.load_evidence, release_dir, fmt.evidence_name(tag))
+    # as verification read and schema-checked them: not read or parsed twice
+    result.manifest, result.evidence = report.documents.get("manifest"), report.documents.get("evidence")
     result.created = str((result.manifest or {}).get("created") or "")
     result.checks.append(_provenance(result.evidence, policy))
     result.checks.append(_pipeline(result.evidence, repo, result.commit, policy))
