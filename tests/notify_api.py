@@ -348,6 +348,6 @@ def stand_ins(base_port: int):
 
 @pytest.fixture
 def notify_stand_ins(request):
-    """(NotifyApi, SmtpServer) on the test module's NOTIFY_BASE_PORT (127.0.0.1:19400-19409 are this suite's)."""
+    """(NotifyApi, SmtpServer) on the test module's NOTIFY_BASE_PORT (each module its own range)."""
     with stand_ins(getattr(request.module, "NOTIFY_BASE_PORT", 19400)) as servers:
         yield servers

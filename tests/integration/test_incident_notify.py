@@ -1,6 +1,6 @@
 """The incident_notify role through ansible-playbook: every sink configured against stand-ins for the hosted services
 (tests/notify_api.py: the generic webhook, Slack, Mattermost and PagerDuty cannot be reached from here, so a local server
-implements their documented requests and answers) and a real SMTP server (aiosmtpd). Loopback ports 127.0.0.1:19405-19409."""
+implements their documented requests and answers) and a real SMTP server (aiosmtpd). Loopback ports 127.0.0.1:19440-19444."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.notify_api import SECRETS, SERVICES, notify_stand_ins  # noqa: F401 p
 from tests.servers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTIFY_BASE_PORT = 19405
+NOTIFY_BASE_PORT = 19440
 INCIDENT = "demo-20261128T162501Z-a3f9"
 PHASES = ("opened", "rollback_started", "rolled_back", "resolved")
 
