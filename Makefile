@@ -61,6 +61,12 @@ help:
 	@echo "make unfreeze INCIDENT=...         deploys allowed again, once the post-mortem's action items are filled in"
 	@echo "make eda                           the incident rulebook: Alertmanager's webhook on 127.0.0.1:19500/alerts -> make incident"
 	@echo "                                   [OVERRIDE=true OVERRIDE_REASON=\"...\", recorded]"
+	@echo "make daily-verify                  the live release and the rollback target strictly, every host's copies re-hashed"
+	@echo "make weekly-validation             every release in the audit window: hashes, signature, provenance, pipeline, regenerated"
+	@echo "make retention                     the audit window kept: the release store, the ledger, GitHub Actions' retention"
+	@echo "make retention-set                 ... with GitHub Actions' artifact and log retention set to the audit window first"
+	@echo "make prune-releases [TAGS=a,b]     remove releases nothing holds (evidence archived first); --check says why each stays"
+	@echo "make schedules                     the schedules as systemd timers [SCHEDULES_STATE=absent]"
 	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
@@ -145,6 +151,19 @@ daily-verify: setup
 .PHONY: weekly-validation
 weekly-validation: setup
 	$(playbook) playbooks/weekly_validation.yml
+
+# the audit window kept (docs/maintenance.md): the store, the ledger, GitHub Actions' retention; retention-set sets it first
+.PHONY: retention retention-set
+retention: setup
+	$(playbook) playbooks/retention.yml
+
+retention-set: setup
+	$(playbook) playbooks/retention.yml -e maintenance_retention_set=true
+
+# pruning by reference (docs/maintenance.md): TAGS=a,b only those; PLAYBOOK_ARGS="--check --diff" says what would go and why
+.PHONY: prune-releases
+prune-releases: setup
+	$(playbook) playbooks/prune_releases.yml -e $(call extra_vars,prune_tags=TAGS)
 
 # the schedules as systemd timers (docs/maintenance.md); SCHEDULES_STATE=absent removes them
 .PHONY: schedules

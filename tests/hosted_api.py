@@ -29,6 +29,10 @@ ci_watch modules use, with their status codes and the shape of their answers:
   and a release's assets paged, ``/repos/{owner}/{repo}/releases/{release_id}/assets``. ``embedded_asset_limit`` makes the
   release object carry only its first N assets (GitHub's docs state no such limit; the client reads the list endpoint
   when the embedded list may be cut short, and this proves it does).
+- GitHub Actions' artifact and log retention, of a repository, ``/repos/{owner}/{repo}/actions/permissions/artifact-and-log-retention``,
+  and of an organization, ``/organizations/{org}/actions/permissions/artifact-and-log-retention``: GET answers ``{"days",
+  "maximum_allowed_days"}`` (90 and 400 unless a test sets them), PUT ``{"days"}`` answers 204, a value past the maximum 422,
+  and an organization that holds its repositories' setting (``retention_held``) 409 for a repository's PUT.
 - GitHub's lists take ``per_page`` (at most 100, default 30) and ``page``. Every GitHub answer carries the primary rate
   limit's headers (``x-ratelimit-limit``, ``-remaining``, ``-used``, ``-reset``, ``-resource``); when ``rate_limit``
   requests have been made it answers 403 with ``x-ratelimit-remaining: 0``, as GitHub does; ``secondary_limit`` (a
@@ -76,6 +80,8 @@ class HostedApi:
         self.jobs: dict[int, list[dict]] = {}  # by run id, every attempt's
         self.artifacts: dict[int, list[dict]] = {}  # by run id
         self.releases: dict[str, dict] = {}  # GitHub Releases, by tag
+        self.retention: dict[str, dict] = {}  # "repository/owner/name" or "organization/login": {days, maximum_allowed_days}
+        self.retention_held = False
         self.embedded_asset_limit: int | None = None
         self.rate_limit, self.rate_used, self.rate_reset = 5000, 0, int(time.time()) + 3600
         self.secondary_limit: tuple[int, int] = (0, 0)  # (403 or 429, retry-after seconds); (0, 0): none
@@ -192,6 +198,8 @@ class HostedApi:
     def _github_route(self, token, method, segments, body, query):
         if token != ADMIN and method != "GET":
             return self._github_error(403, "Resource not accessible by personal access token")
+        if segments[:1] == ["organizations"] and segments[2:] == self.RETENTION_PATH and segments[1] in self.organizations:
+            return self._github_retention(f"organization/{segments[1]}", method, body)
         if len(segments) < 3 or segments[0] != "repos" or "/".join(segments[1:3]) not in self.repositories:
             return self._github_error(404, "Not Found")
         repository = "/".join(segments[1:3])
@@ -201,6 +209,8 @@ class HostedApi:
         if segments[3] == "actions":
             if token == CONTENTS:
                 return self._github_error(403, "Resource not accessible by personal access token")
+            if segments[3:] == self.RETENTION_PATH:
+                return self._github_retention(f"repository/{repository}", method, body)
             return self._github_actions(segments[4:], query)
         if segments[3] == "releases":
             return self._github_releases(segments[4:], query)
@@ -241,6 +251,23 @@ class HostedApi:
                 del self.rulesets[ident]
             return 204, None
         return self._github_error(404, "Not Found")
+
+    RETENTION_PATH = ["actions", "permissions", "artifact-and-log-retention"]
+
+    def _github_retention(self, key: str, method: str, body):
+        setting = self.retention.setdefault(key, {"days": 90, "maximum_allowed_days": 400})
+        if method == "GET":
+            return 200, dict(setting)
+        if method != "PUT":
+            return self._github_error(404, "Not Found")
+        if key.startswith("repository/") and self.retention_held:
+            return self._github_error(409, "Conflict")
+        days = (body or {}).get("days")
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= setting["maximum_allowed_days"]:
+            return self._github_error(422, "Invalid request.\n\ndays is not a number between 1 and the maximum allowed.")
+        if not self.drop_writes:
+            setting["days"] = days
+        return 204, None
 
     def _github_invalid(self, body: dict):
         for actor in body.get("bypass_actors") or []:

@@ -297,6 +297,12 @@ def alerts(config: Config | Mapping) -> list[Alert]:
                           "proven bad was quarantined. Its report names each release and each problem.",
                           "the releases in the audit window are not being checked.",
                           ("maestro_weekly_validation_ok", "maestro_weekly_validation_releases")),
+        Alert("MaestroRetentionFailed", "maestro-maintenance", "warning", "maestro_retention_ok == 0",
+              f"What the audit window of {_ENV} needs is not all kept.",
+              f"The last retention check of {_ENV} found a release inside the audit window incomplete on the release store, "
+              "a release the ledger saw live gone from it, or the hosted CI keeping evidence for less than the window (or "
+              "could not ask it). Its report names each problem.",
+              metrics=("maestro_retention_ok", "maestro_retention_releases")),
         Alert("MaestroWatchStopped", "maestro-meta", "warning",
               # the newest copy counts: a textfile and a Pushgateway group may both carry the watch's metrics
               f"time() - max by (environment) (maestro_watch_last_run_timestamp_seconds)\n> {stale_limit}",

@@ -14,6 +14,8 @@ Read only, over ``_api.Client`` with the GitHub service: the token goes only to 
   token keeps a reserve. A bound that cut a list short makes the result incomplete and says which: unknown is not zero.
 - A run's artifacts: how many, which expired, which expire within the warning, the earliest expiry. A release's assets
   by name, against the names expected.
+- The artifact and log retention setting of a repository or an organization (``days`` and ``maximum_allowed_days``),
+  read, and set when asked: the one write here.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _EMBEDDED_ASSETS = 100  # a release carrying this many assets may carry only the
 _RATE_RESERVE = 50  # requests the watch leaves to the token's other users: the jobs are not read below this
 # an asset or artifact name: GitHub's names hold no '/' and no control characters
 _NAME_RE = re.compile(r"[^/\x00-\x1f\x7f]{1,255}")
+_ORG_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # GitHub's login rule: letters, digits, inner hyphens
 
 # what each refusal means for someone who reads CI figures, and what to do about it
 _HINTS = {
@@ -49,6 +52,15 @@ _HINTS = {
           "permissions Actions (read) and Contents (read), or a classic token with the repo scope for a private repository"),
     404: ("not found: {project} does not exist or the token cannot see it: check project (owner/name) and that the token "
           "has access to the repository"),
+}
+
+# the retention setting is an administrator's: other permissions than the CI figures'
+_RETENTION_HINTS = {
+    **_HINTS,
+    403: ("the token may not read or set the retention of {project}: a repository's needs the Administration permission "
+          "(read to read, write to set), an organization's the admin:org scope or the Actions policies permission"),
+    404: "not found: {project} does not exist or the token cannot see it",
+    409: "conflict: an organization or enterprise policy sets the retention of {project}; change it there",
 }
 
 
@@ -286,8 +298,57 @@ def read_run(api: _api.Client, project: str, run_id: int) -> dict | None:
     return {key: run.get(key) for key in ("id", "head_sha", "path", "status", "conclusion", "event", "html_url")}
 
 
+@dataclass
+class Retention:
+    """How long GitHub Actions keeps artifacts and logs, where that is set, and the most it may be set to there."""
+
+    scope: str  # "repository" or "organization"
+    name: str  # owner/name, or the organization's login
+    days: int
+    maximum_allowed_days: int
+
+    @property
+    def path(self) -> str:
+        base = f"/repos/{self.name}" if self.scope == "repository" else f"/organizations/{self.name}"
+        return f"{base}/actions/permissions/artifact-and-log-retention"
+
+
+def retention_at(project: str = "", organization: str = "") -> Retention:
+    """Where the setting is read: a repository (owner/name) or an organization, exactly one of them."""
+    if bool(project) == bool(organization):
+        raise ConductorError("give either project (owner/name: the repository's own setting) or organization (its default "
+                             f"and limit), not {'both' if project else 'neither'}")
+    if project:
+        return Retention("repository", _api.owner_repo(project, "GitHub"), 0, 0)
+    if not isinstance(organization, str) or not _ORG_RE.fullmatch(organization) or organization.endswith("-"):
+        raise ConductorError(f"organization {organization!r} is invalid: expected a GitHub login (letters, digits and inner hyphens)")
+    return Retention("organization", organization, 0, 0)
+
+
+def read_retention(api: _api.Client, where: Retention) -> Retention:
+    """The setting as GitHub answers it now."""
+    with _explained(api, where.name, _RETENTION_HINTS):
+        answer = api.request("GET", where.path)
+    if not isinstance(answer, dict):
+        raise ConductorError(f"GitHub API GET {where.path}: expected an object with days and maximum_allowed_days")
+    days = _whole(answer.get("days"), f"GitHub API GET {where.path}: days", 1)
+    maximum = _whole(answer.get("maximum_allowed_days"), f"GitHub API GET {where.path}: maximum_allowed_days", 1)
+    return Retention(where.scope, where.name, days, maximum)
+
+
+def write_retention(api: _api.Client, where: Retention, days: int) -> Retention:
+    """Sets ``days`` and reads the setting back: a server that answered success without applying it is an error."""
+    with _explained(api, where.name, _RETENTION_HINTS):
+        api.request("PUT", where.path, body={"days": days})
+    after = read_retention(api, where)
+    if after.days != days:
+        raise ConductorError(f"GitHub answered PUT {where.path} with success but keeps {after.days} days, not {days}: "
+                             "an organization or enterprise policy may hold the setting")
+    return after
+
+
 @contextmanager
-def _explained(api: _api.Client, project: str):
+def _explained(api: _api.Client, project: str, hints: dict[int, str] | None = None):
     """API errors as messages for someone reading CI figures: which repository, which endpoint, and what to do."""
     try:
         yield
@@ -295,9 +356,9 @@ def _explained(api: _api.Client, project: str):
         if exc.rate_limit:
             message = (f"{exc}; the CI figures of {project} are unknown until then: run the watch less often, or give it "
                        "a token of its own")
-        elif exc.status in _HINTS:
+        elif exc.status in (hints or _HINTS):
             said = f" (server said: {exc.said})" if exc.said else ""
-            message = f"{exc.where}: {exc.status} {_HINTS[exc.status].format(project=project)}{said}"
+            message = f"{exc.where}: {exc.status} {(hints or _HINTS)[exc.status].format(project=project)}{said}"
         else:
             message = str(exc)
         raise ConductorError(api.mask(message)) from None

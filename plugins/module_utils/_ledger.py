@@ -28,7 +28,9 @@ INCIDENT_EVENTS = ("incident_opened", "incident_notified", "incident_escalated",
                    "freeze", "unfreeze")
 # validation: a scheduled check of the environment (the daily verification, ...), green or red; it is about the
 # environment, so its tag (the live release, when there is one) is optional, and it never changes a release's verdict
-EVENTS = ("deployed", "verdict", "rollback", "quarantine", "clear", "drill", "validation") + INCIDENT_EVENTS
+EVENTS = ("deployed", "verdict", "rollback", "quarantine", "clear", "drill", "validation", "prune") + INCIDENT_EVENTS
+# records of the environment as a whole (a scheduled check, a prune), that may name no tag
+TAGLESS_EVENTS = ("validation", "prune")
 VERDICTS = ("green", "red")
 # events after which the record's tag is the one serving traffic
 _GOES_LIVE = ("deployed", "rollback")
@@ -99,7 +101,7 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
     validate_environment(environment)
     if event not in EVENTS:
         raise ConductorError(f"ledger event {event!r} is invalid: expected one of {', '.join(EVENTS)}")
-    if tag or event != "validation":
+    if tag or event not in TAGLESS_EVENTS:
         validate_tag_name(tag)
     _check_actor(actor)
     if event in ("verdict", "drill", "validation") and verdict not in VERDICTS:
@@ -107,7 +109,7 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
     if verdict and verdict not in VERDICTS:
         raise ConductorError(f"verdict {verdict!r} is invalid: expected green or red")
     record = {"v": LEDGER_VERSION, "time": _now(), "environment": environment, "event": event, "actor": actor}
-    if tag or event != "validation":
+    if tag or event not in TAGLESS_EVENTS:
         record["tag"] = tag
     if commit:
         record["commit"] = validate_object_id(commit, "commit")
@@ -271,7 +273,7 @@ def _problem(record: object) -> str:
                 return "data is not a JSON object"
             if record.get("tag") is not None:
                 validate_tag_name(record["tag"])
-        elif record["event"] != "validation" or record.get("tag") is not None:
+        elif record["event"] not in TAGLESS_EVENTS or record.get("tag") is not None:
             validate_tag_name(record.get("tag"))
         if record.get("from_tag") is not None:
             validate_tag_name(record["from_tag"])
@@ -477,3 +479,19 @@ def prior_healthy(tags_newest_first: list[str], current: LedgerState) -> str:
             return tag
     raise ConductorError(f"no tag older than the live {current.live} has a green verdict without quarantine "
                          f"(checked {len(older)} older tags): give the tag to roll back to")
+
+
+def went_live(records: list[dict], since: float) -> dict[str, str]:
+    """The tags the records show going live (deployed, rolled back to) at or after ``since`` (epoch seconds), each with its
+    latest time; a record whose time cannot be read counts as inside: unknown is kept, never let go."""
+    live: dict[str, str] = {}
+    for record in records:
+        if not isinstance(record, dict) or record.get("event") not in _GOES_LIVE or not record.get("tag"):
+            continue
+        try:
+            inside = parse_time(record.get("time")).timestamp() >= since
+        except ConductorError:
+            inside = True
+        if inside:
+            live[str(record["tag"])] = str(record.get("time") or "")
+    return live

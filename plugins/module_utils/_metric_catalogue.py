@@ -18,10 +18,11 @@ PREFIX = "maestro_"
 
 # the procedures that write metrics; each writes its own file (textfile) or group (Pushgateway) an environment.
 # deploy and rollback are one writer, the switch, since both set the environment's last time to green
-WRITERS = ("watch", "verify", "switch", "drill", "daily", "weekly")
+WRITERS = ("watch", "verify", "switch", "drill", "daily", "weekly", "retention", "prune")
 # the procedures that verify: the label that keeps their verification series apart
 SOURCES = ("watch", "verify", "deploy", "rollback", "drill", "daily")
 RESULTS = ("pass", "fail")
+PRUNE_STATES = ("kept", "removed")
 DRIFT_KINDS = ("tag_moved", "tag_deleted", "tag_recreated", "branch", "running", "unknown")
 # the watch's checks, as its findings name them
 CHECKS = ("live", "served", "verify", "hosts", "availability", "evidence", "rollback_target", "drift", "ci")
@@ -90,4 +91,15 @@ SPECS = {spec.name: spec for spec in (
     Spec("maestro_weekly_validation_releases", "gauge", "The releases the last weekly validation checked, by result.",
          ("environment", "result"), (("result", RESULTS),)),
     Spec("maestro_weekly_validation_runs_total", "counter", "Weekly validations, by result.", ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_retention_ok", "gauge", "1 when the last retention check found everything the audit window needs kept, else 0."),
+    Spec("maestro_retention_last_run_timestamp_seconds", "gauge", "When the retention check last ran to the end, green or red."),
+    Spec("maestro_retention_window_seconds", "gauge", "The audit window the retention check held the store and the hosted CI to."),
+    Spec("maestro_retention_hosted_seconds", "gauge", "How long the hosted CI keeps artifacts and logs (GitHub Actions' setting), when checked."),
+    Spec("maestro_retention_releases", "gauge", "The releases the last retention check looked at, by result.",
+         ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_retention_runs_total", "counter", "Retention checks, by result.", ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_prune_last_run_timestamp_seconds", "gauge", "When a prune of the release store last ran to the end."),
+    Spec("maestro_prune_releases", "gauge", "The releases the last prune kept and removed.", ("environment", "state"),
+         (("state", PRUNE_STATES),)),
+    Spec("maestro_prune_removed_releases_total", "counter", "Releases pruned from the store (their proof archived first)."),
 )}

@@ -21,9 +21,13 @@ _OBJECT_ID_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 TAG_RULE = "1-128 characters of letters, digits, '.', '_', '+' or '-', starting with a letter or digit, without '..' or a trailing '.lock' or '.'"
 
 
+def is_tag_name(tag: object) -> bool:
+    return isinstance(tag, str) and bool(TAG_RE.fullmatch(tag)) and ".." not in tag and not tag.endswith((".lock", "."))
+
+
 def validate_tag_name(tag: object) -> str:
     """Return ``tag`` if it is a safe release tag name, else raise ConductorError."""
-    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag) or ".." in tag or tag.endswith((".lock", ".")):
+    if not is_tag_name(tag):
         raise ConductorError(f"tag name {tag!r} is invalid: expected {TAG_RULE}")
     return tag
 

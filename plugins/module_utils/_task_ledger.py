@@ -14,7 +14,7 @@ SPEC = {
         "path": {"type": "path", "required": True},
         "environment": {"type": "str", "required": True},
         "state": {"type": "str", "default": "query", "choices": ["query", "append", "quarantined", "cleared", "repaired"]},
-        "event": {"type": "str", "choices": ["deployed", "verdict", "rollback", "drill", "validation"]},
+        "event": {"type": "str", "choices": ["deployed", "verdict", "rollback", "drill", "validation", "prune"]},
         "tag": {"type": "str"},
         "actor": {"type": "str"},
         "commit": {"type": "str"},
@@ -40,7 +40,7 @@ def _planned_record(params: dict, now) -> dict | None:
     """The record this call adds, or None when the ledger already says it."""
     action = params["state"]
     if action == "append":
-        if not params["tag"] and params["event"] != "validation":
+        if not params["tag"] and params["event"] not in _ledger.TAGLESS_EVENTS:
             raise ConductorError(f"state=append of event {params['event']} needs tag: the release the record is about")
         if params["record_id"] and any(r.get("id") == params["record_id"] for r in now["records"]):
             return None

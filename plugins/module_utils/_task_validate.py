@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _api, _ci_github, _git, _weekly
+from ansible_collections.maestro.conductor.plugins.module_utils import _api, _ci_github, _weekly
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_tag_name
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome
@@ -38,20 +37,10 @@ SPEC = {
 
 
 def _candidates(params: dict) -> tuple[list[str], dict[str, str]]:
-    """The releases to consider, and each tag's date in git: the tags given, or every tag of the pattern that has a
-    release directory and every release directory of the pattern whose tag is gone (red: a release without its tag)."""
+    """The releases to consider, and each tag's date in git: the tags given, or the release store's (see release_candidates)."""
     if params["tags"] is not None:
         return [validate_tag_name(tag) for tag in params["tags"]], {}
-    pattern = _git.validate_tag_pattern(params["pattern"])
-    root = params["releases_root"]
-    tags = {info.name: info.date for info in _git.list_tags(params["repo"], pattern)}
-    try:
-        directories = sorted(name for name in os.listdir(root) if fnmatch.fnmatchcase(name, pattern) and not name.startswith(".")
-                             and os.path.isdir(os.path.join(root, name)))
-    except OSError as exc:
-        raise ConductorError(f"release store {root} cannot be read: {exc.strerror or exc}") from exc
-    names = [name for name in tags if name in directories] + [name for name in directories if name not in tags]
-    return [validate_tag_name(name) for name in names], tags
+    return _weekly.release_candidates(params["releases_root"], params["repo"], params["pattern"])
 
 
 def _write_summaries(params: dict, results: list[_weekly.ReleaseResult], check_mode: bool) -> list[str]:

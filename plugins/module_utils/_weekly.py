@@ -15,6 +15,7 @@ verification starts (git, ssh-keygen) overlap, so the whole costs little more th
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import time
@@ -130,15 +131,29 @@ def release_created(release_dir: str, tag: str) -> float | None:
             match = _CREATED_RE.search(handle.read(16384))
     except OSError:
         return None
-    return _epoch(match.group(1).decode()) if match else None
+    return epoch(match.group(1).decode()) if match else None
 
 
-def _epoch(text: str) -> float | None:
+def epoch(text: str) -> float | None:
     """An ISO 8601 time as epoch seconds (UTC when it names no zone), or None when it is no time."""
     try:
         return parse_time(text).timestamp()
     except ConductorError:
         return None
+
+
+def release_candidates(root: str, repo: str, pattern: str) -> tuple[list[str], dict[str, str]]:
+    """The releases of the store, and each tag's date in git: every tag of the pattern that has a release directory, and
+    every release directory of the pattern whose tag is gone (red wherever it is checked: a release without its tag)."""
+    pattern = _git.validate_tag_pattern(pattern)
+    tags = {info.name: info.date for info in _git.list_tags(repo, pattern)}
+    try:
+        directories = sorted(name for name in os.listdir(root) if fnmatch.fnmatchcase(name, pattern) and not name.startswith(".")
+                             and os.path.isdir(os.path.join(root, name)))
+    except OSError as exc:
+        raise ConductorError(f"release store {root} cannot be read: {exc.strerror or exc}") from exc
+    names = [name for name in tags if name in directories] + [name for name in directories if name not in tags]
+    return [validate_tag_name(name) for name in names], tags
 
 
 def in_window(releases_root: str, tags: list[str], window_days: int, now: float, keep: tuple[str, ...] = (),
@@ -151,7 +166,7 @@ def in_window(releases_root: str, tags: list[str], window_days: int, now: float,
         raise ConductorError(f"window_days {window_days!r} is invalid: expected a whole number of days above 0")
     inside, outside = [], []
     for tag in tags:
-        dates = [release_created(os.path.join(releases_root, tag), tag), _epoch((tag_dates or {}).get(tag, ""))]
+        dates = [release_created(os.path.join(releases_root, tag), tag), epoch((tag_dates or {}).get(tag, ""))]
         old = all(date is not None and now - date > window_days * _DAY for date in dates)
         (outside if old and tag not in keep else inside).append(tag)
     return inside, outside

@@ -59,10 +59,11 @@ options:
       - The kind of record, with O(state=append).
       - V(validation) records a scheduled check of the environment (the daily verification), with its O(verdict); its O(tag), the
         live release when there is one, may be omitted, and it never changes a release's verdict.
+      - V(prune) records a prune of the release store (what went, in O(detail)); its O(tag) may be omitted and it changes no verdict.
     type: str
-    choices: [deployed, verdict, rollback, drill, validation]
+    choices: [deployed, verdict, rollback, drill, validation, prune]
   tag:
-    description: The release tag the record is about. Required unless O(state=query) or O(event=validation).
+    description: The release tag the record is about. Required unless O(state=query), O(event=validation) or O(event=prune).
     type: str
   actor:
     description: Who did it, such as the AWX job id or a user name. Required unless O(state=query).

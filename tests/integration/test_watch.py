@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import threading
 import time
@@ -22,8 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _alert_rules, _dashboard
-from tests.hosted_api import READER, HostedApi
+from ansible_collections.maestro.conductor.plugins.module_utils import _alert_rules, _bundle, _dashboard
+from tests.conftest import GIT_ENV
+from tests.hosted_api import ADMIN, READER, HostedApi
 from tests.integration.demo_env import ROOT, Env, keep_releases, out, seed, tear_down
 from tests.servers import wait_for
 
@@ -344,3 +347,100 @@ def test_the_weekly_validation_checks_every_release_in_the_window_and_quarantine
         wait_for("the weekly verdict red in Prometheus", lambda: value(f'maestro_weekly_validation_ok{{environment="{ENVIRONMENT}"}}') == 0)
     finally:
         sbom.write_bytes(original)  # the quarantine stays, as it would for an operator: clearing it is a decision
+
+
+# ---------------------------------------------------------------------------------------------- retention and pruning
+
+def make(stack: Env, target: str, *variables: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), target, *variables], env=stack.env(**env), capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def test_retention_is_green_names_a_release_the_ledger_saw_live_that_the_store_lost_and_sets_github_s_setting(stack):
+    """GitHub cannot be reached from here: tests/hosted_api.py stands in for its retention and Actions endpoints."""
+    done = make(stack, "retention")
+    assert done.returncode == 0, out(done)[-3000:]
+    assert "retention GREEN: 3 release(s) inside the audit window of 365 days, 0 with a problem" in out(done)
+    assert (stack.ledger()[-1]["event"], stack.ledger()[-1]["actor"], stack.ledger()[-1]["verdict"]) == ("validation", "retention", "green")
+    wait_for("the retention verdict in Prometheus", lambda: value(f'maestro_retention_ok{{environment="{ENVIRONMENT}"}}') == 1)
+    store, aside = stack.root / "releases" / "v1.2.0", stack.root / "v1.2.0.aside"
+    store.rename(aside)
+    try:
+        lost = make(stack, "retention")
+        assert lost.returncode != 0 and "retention of iwatch: RED" in out(lost)
+        assert "the ledger says v1.2.0 went live (" in out(lost) and "but the release store has no v1.2.0" in out(lost)
+    finally:
+        aside.rename(store)
+    github = HostedApi()
+    try:
+        hosted = make(stack, "retention-set", PLAYBOOK_ARGS=f"-e maestro_ci_project=acme/app -e maestro_ci_api_url={github.url}",
+                      MAESTRO_CI_TOKEN=ADMIN)
+        assert github.retention["repository/acme/app"]["days"] == 365 and ADMIN not in out(hosted)
+        assert "GitHub Actions (repository acme/app) keeps artifacts and logs 365 days (at most 400)" in out(hosted)
+        # the demo's evidence names no GitHub Actions run: with a hosted CI configured, that is red, release by release
+        assert hosted.returncode != 0 and "v1.1.0: the evidence of v1.1.0 names no GitHub Actions run" in out(hosted)
+    finally:
+        github.stop()
+
+
+def old_release(stack: Env, tag: str) -> str:
+    """A release made two years ago, outside the audit window, with an image of its own; its copy cached on the app host
+    as the switch caches one. Returns its image id."""
+    repo, base = stack.root / "repo", stack.root / "releases" / "v1.0.0"
+    git_env = {**os.environ, **GIT_ENV, "GIT_COMMITTER_DATE": "2024-06-01T00:00:00Z"}
+    subprocess.run(["git", "-C", str(repo), "tag", "-a", "-m", tag, tag, "v1.0.0^{commit}"], env=git_env, check=True)
+    rel = stack.root / "releases" / tag
+    rel.mkdir()
+    for name in ("compose.yaml", "sbom.spdx.json"):
+        (rel / name).write_bytes((base / name).read_bytes())
+    image = f"maestro-prune-test/web:{tag}"
+    base_id = subprocess.run(["docker", "load", "--quiet", "--input", str(base / "image.tar")], capture_output=True, text=True,
+                             check=True).stdout.split()[-1]
+    context = stack.root / "prune-image"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {base_id}\nLABEL maestro.test=prune-{tag}\n")
+    subprocess.run(["docker", "build", "--quiet", "--tag", image, str(context)], capture_output=True, check=True)
+    subprocess.run(["docker", "save", "--output", str(rel / "image.tar"), image], check=True)
+    _bundle.write_bundle(_bundle.plan_bundle(_bundle.BundleRequest(
+        release_dir=str(rel), tag=tag, repo=str(repo), signing_key=str(stack.root / "keys" / "release_signing_key"))), str(rel))
+    manifest = rel / f"release-manifest-{tag}.yaml"
+    manifest.write_text(re.sub(r"created: .*", "created: '2024-06-01T00:00:00Z'", manifest.read_text()))
+    shutil.copytree(rel, stack.root / "deploy" / "releases" / ENVIRONMENT / tag)
+    return subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_pruning_keeps_what_is_held_says_why_refuses_the_live_release_and_archives_what_goes(stack):
+    image_id = old_release(stack, "v0.9.0")
+    live_image = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", "maestro-demo/web:v1.1.0"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+    dry = make(stack, "prune-releases", PLAYBOOK_ARGS="--check --diff")
+    text = out(dry)
+    assert dry.returncode == 0, text[-3000:]
+    assert "keep v1.1.0: live: the ledger's last deploy or rollback" in text, text[-3000:]
+    assert "keep v1.2.0: inside the audit window (365 days); went live inside the audit window (" in text, text[-3000:]
+    assert "inside the audit window (365 days)" in text.split("keep v1.0.0: ")[1].split("'")[0]
+    assert ("would remove v0.9.0: outside the audit window, not live in it, not the rollback target, held by no incident, run by no host"
+            in text)
+    assert (stack.root / "releases" / "v0.9.0").is_dir() and not (stack.root / "releases-archive").exists()
+    refused = make(stack, "prune-releases", TAGS="v1.1.0")
+    assert refused.returncode != 0 and "refusing to prune v1.1.0: it is kept (live" in out(refused)
+    assert (stack.root / "releases" / "v1.1.0").is_dir()
+
+    done = make(stack, "prune-releases")
+    text = out(done)
+    assert done.returncode == 0, text[-3000:]
+    assert sorted(p.name for p in (stack.root / "releases").iterdir()) == ["v1.0.0", "v1.1.0", "v1.2.0"]
+    archived = stack.root / "releases-archive" / "v0.9.0"
+    checked = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=archived, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0 and checked.stdout.count(": OK") == 5, checked.stdout + checked.stderr
+    cache = stack.root / "deploy" / "releases" / ENVIRONMENT
+    assert not (cache / "v0.9.0").exists() and (cache / "v1.1.0").is_dir() and (cache / "v1.0.0").is_dir()
+    assert subprocess.run(["docker", "image", "inspect", image_id], capture_output=True, check=False).returncode != 0
+    assert subprocess.run(["docker", "image", "inspect", live_image], capture_output=True, check=False).returncode == 0
+    record = stack.ledger()[-1]
+    assert (record["event"], record["actor"]) == ("prune", "prune") and "removed v0.9.0" in record["detail"]
+    assert stack.served() == stack.commit("v1.1.0")
+    wait_for("the prune in Prometheus", lambda: value(f'maestro_prune_releases{{environment="{ENVIRONMENT}",state="removed"}}') == 1)
+    again = make(stack, "prune-releases")
+    assert again.returncode == 0 and "kept 3, removed 0" in out(again) and stack.ledger()[-1] == record
