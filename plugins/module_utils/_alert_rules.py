@@ -69,6 +69,8 @@ class Config:
     daily_verify_overdue_hours: float = 26
     # a week between runs, and a day's slack
     weekly_validation_overdue_days: float = 8
+    # how long an app host's security updates may wait (the daily verification's limit, maestro_security_pending_limit)
+    security_pending_days: float = 7
     artifact_expiry_warning_days: float = 7
     # metrics are stale once the watch missed two runs and this grace on top
     stale_grace_seconds: float = 600
@@ -103,7 +105,7 @@ def config_from(value: Config | Mapping | None, require_environments: bool = Tru
     for name in ("textfile_selector", "pushgateway_selector"):
         out[name] = _selector(name, given.get(name, getattr(defaults, name)))
     for name in ("verify_latency_seconds", "ci_queued_runs_high", "restore_drill_overdue_days", "artifact_expiry_warning_days",
-                 "daily_verify_overdue_hours", "weekly_validation_overdue_days"):
+                 "daily_verify_overdue_hours", "weekly_validation_overdue_days", "security_pending_days"):
         out[name] = _number(name, given.get(name, getattr(defaults, name)), positive=True)
     out["stale_grace_seconds"] = _number("stale_grace_seconds", given.get("stale_grace_seconds", defaults.stale_grace_seconds))
     out["absent_metrics"] = _names("absent_metrics", given.get("absent_metrics", defaults.absent_metrics), _catalogued)
@@ -297,6 +299,12 @@ def alerts(config: Config | Mapping) -> list[Alert]:
                           "proven bad was quarantined. Its report names each release and each problem.",
                           "the releases in the audit window are not being checked.",
                           ("maestro_weekly_validation_ok", "maestro_weekly_validation_releases")),
+        Alert("MaestroSecurityUpdatesPending", "maestro-maintenance", "warning",
+              f"max by (environment, host) (maestro_security_updates_oldest_pending_seconds)\n> {num(c.security_pending_days * _DAY)}",
+              f"{{{{ $labels.host }}}} of {_ENV} has security updates pending for too long.",
+              f"An app host of {_ENV}, {{{{ $labels.host }}}}, has had a security update pending for {{{{ $value | humanizeDuration }}}} "
+              f"(the limit is {num(c.security_pending_days)} days). The daily verification's report names each package.",
+              metrics=("maestro_security_updates_oldest_pending_seconds", "maestro_security_updates_pending")),
         Alert("MaestroRetentionFailed", "maestro-maintenance", "warning", "maestro_retention_ok == 0",
               f"What the audit window of {_ENV} needs is not all kept.",
               f"The last retention check of {_ENV} found a release inside the audit window incomplete on the release store, "

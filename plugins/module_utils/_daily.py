@@ -63,6 +63,35 @@ def _host(entry: dict) -> dict:
             "rollback": {"ok": target_ok, "problems": [str(p) for p in target_problems]}}
 
 
+def _security(entry: dict, checked: bool) -> dict | None:
+    """A host's pending security updates as the report keeps them; None when they are not read (watch_security_updates off)."""
+    if not checked:
+        return None
+    found = entry.get("security") or {}
+    if not found or found.get("skipped") or found.get("failed") or found.get("unreachable"):
+        reason = str(found.get("msg") or "never reported (unreachable, or not in this run)")[:500]
+        return {"known": False, "count": 0, "oldest_pending_seconds": 0.0, "packages": [], "reboot_required": False, "error": reason}
+    pending = [p for p in found.get("pending") or [] if isinstance(p, dict)]
+    return {"known": True, "count": len(pending), "oldest_pending_seconds": float(found.get("oldest_pending_seconds") or 0),
+            "packages": [f"{p.get('package')} {p.get('installed')} -> {p.get('candidate')} (since {p.get('since')})" for p in pending][:50],
+            "reboot_required": bool(found.get("reboot_required")), "error": ""}
+
+
+def _security_findings(hosts: list[dict], limit: float) -> list[Finding]:
+    findings = []
+    for host in hosts:
+        security = host.get("security")
+        if security is None:
+            continue
+        if not security["known"]:
+            findings.append(Finding("security", f"{host['host']}: its pending security updates are unknown ({security['error']})"))
+        elif security["count"] and security["oldest_pending_seconds"] > limit:
+            days = security["oldest_pending_seconds"] / 86400
+            findings.append(Finding("security", f"{host['host']}: {security['count']} security update(s) pending, the oldest for "
+                                                f"{days:.1f} days (the limit is {limit / 86400:g})"))
+    return findings
+
+
 def judge(observed: dict, now: float) -> Daily:
     """The verdict on one environment; ``observed`` is what the watch's observation gathers (see _watch.judge) plus
     ``target_verify`` (the rollback target's strict verification), ``started`` (epoch seconds) and ``report_paths``."""
@@ -74,8 +103,10 @@ def judge(observed: dict, now: float) -> Daily:
     if target and not rollback["ok"]:
         reason = ("failed checks: " + ", ".join(rollback["failed_checks"])) if rollback["failed_checks"] else rollback["error"] or "no verdict"
         daily.findings.append(Finding("rollback_verify", f"strict verification of the rollback target {target} FAILED ({reason})"))
+    checked = bool(observed.get("security_checked"))
+    hosts = [{**_host(entry), "security": _security(entry, checked)} for entry in observed.get("hosts") or []]
+    daily.findings += _security_findings(hosts, float(observed.get("security_pending_limit") or 7 * 86400))
     daily.ok = not daily.findings
-    hosts = [_host(entry) for entry in observed.get("hosts") or []]
     started = observed.get("started")
     seconds = round(now - started, 3) if isinstance(started, (int, float)) and not isinstance(started, bool) else None
     daily.report = {
@@ -104,6 +135,10 @@ def _metrics(daily: Daily, live: dict, now: float) -> None:
     if daily.report["seconds"] is not None:
         gauge("maestro_daily_verify_duration_seconds", daily.report["seconds"])
     daily.increments.append({"name": "maestro_daily_verify_runs_total", "labels": {"result": result}, "by": 1})
+    for host in daily.report["hosts"]:
+        if host["security"] and host["security"]["known"]:
+            gauge("maestro_security_updates_pending", host["security"]["count"], host=host["host"])
+            gauge("maestro_security_updates_oldest_pending_seconds", host["security"]["oldest_pending_seconds"], host=host["host"])
     if daily.report["live"]["tag"]:
         gauge("maestro_verify_ok", int(live["ok"]), source=SOURCE)
         if live["ok"]:
@@ -125,6 +160,17 @@ def summary_lines(report: dict) -> list[str]:
     return [head, f"RED: {len(findings)} finding(s)"] + [f"  {f['check']}: {f['message']}" for f in findings]
 
 
+def _security_cell(security: dict | None) -> str:
+    if security is None:
+        return "not read"
+    if not security["known"]:
+        return f"UNKNOWN: {security['error']}"
+    if not security["count"]:
+        return "none"
+    reboot = "; a reboot is required" if security["reboot_required"] else ""
+    return f"{security['count']}: {', '.join(security['packages'])}{reboot}"
+
+
 def render_markdown(report: dict) -> str:
     live, rollback = report.get("live") or {}, report.get("rollback") or {}
     lines = [f"# Daily verification: {_cell(report.get('environment'))}", "",
@@ -137,10 +183,10 @@ def render_markdown(report: dict) -> str:
         state = "passed" if verification.get("ok") else f"FAILED: {failed}"
         lines.append(f"| {role} | {_cell(part.get('tag') or 'none')} | {_cell((part.get('commit') or verification.get('commit') or '')[:12])} "
                      f"| {_cell(state if part.get('tag') else part.get('error') or 'none')} |")
-    lines += ["", "| app host | live colour and copy | rollback target's copy |", "|---|---|---|"]
+    lines += ["", "| app host | live colour and copy | rollback target's copy | security updates pending |", "|---|---|---|---|"]
     for host in report.get("hosts") or []:
         cells = ["proven" if host[k]["ok"] else "RED: " + "; ".join(host[k]["problems"]) for k in ("live", "rollback")]
-        lines.append(f"| {_cell(host['host'])} | {_cell(cells[0])} | {_cell(cells[1])} |")
+        lines.append(f"| {_cell(host['host'])} | {_cell(cells[0])} | {_cell(cells[1])} | {_cell(_security_cell(host.get('security')))} |")
     lines += ["", "| proxy | colour | serves commit |", "|---|---|---|"]
     for proxy in report.get("proxies") or []:
         lines.append(f"| {_cell(proxy.get('proxy'))} | {_cell(proxy.get('colour') or '-')} | "

@@ -26,8 +26,8 @@ PRUNE_STATES = ("kept", "removed")
 DRIFT_KINDS = ("tag_moved", "tag_deleted", "tag_recreated", "branch", "running", "unknown")
 # the watch's checks, as its findings name them
 CHECKS = ("live", "served", "verify", "hosts", "availability", "evidence", "rollback_target", "drift", "ci")
-# the daily verification's: the watch's, and the rollback target's own strict verification
-DAILY_CHECKS = CHECKS + ("rollback_verify",)
+# the daily verification's: the watch's, the rollback target's own strict verification and the hosts' pending security updates
+DAILY_CHECKS = CHECKS + ("rollback_verify", "security")
 ARTIFACTS = ("live_release_store", "live_app_hosts", "rollback_release_store", "rollback_app_hosts",
              "ci_artifacts", "release_assets")
 
@@ -84,6 +84,10 @@ SPECS = {spec.name: spec for spec in (
     Spec("maestro_daily_verify_findings", "gauge", "The daily verification's findings on its last run, by the check that made them.",
          ("environment", "check"), (("check", DAILY_CHECKS),)),
     Spec("maestro_daily_verify_runs_total", "counter", "Daily verifications, by result.", ("environment", "result"), (("result", RESULTS),)),
+    Spec("maestro_security_updates_pending", "gauge", "Security updates an app host's package manager has pending (security origins only).",
+         ("environment", "host")),
+    Spec("maestro_security_updates_oldest_pending_seconds", "gauge",
+         "How long the longest-waiting pending security update of an app host has waited (0 when none).", ("environment", "host")),
     Spec("maestro_weekly_validation_ok", "gauge", "1 when the last weekly validation found every release in the audit window valid, else 0."),
     Spec("maestro_weekly_validation_last_run_timestamp_seconds", "gauge", "When the weekly validation last ran to the end, green or red."),
     Spec("maestro_weekly_validation_duration_seconds", "gauge", "How long the last weekly validation took, from its first step to its verdict."),

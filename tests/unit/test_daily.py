@@ -34,7 +34,8 @@ def test_both_releases_verified_and_every_copy_proven_is_green_with_a_report_and
     assert report["kind"] == "maestro.conductor/daily-verification" and report["ok"] and report["seconds"] == 12.5
     assert report["live"]["tag"] == "v2" and report["live"]["verification"]["ok"]
     assert report["rollback"]["tag"] == "v1" and report["rollback"]["verification"]["commit"] == OTHER
-    assert report["hosts"] == [{"host": "app1", "live": {"ok": True, "problems": []}, "rollback": {"ok": True, "problems": []}}]
+    assert report["hosts"] == [{"host": "app1", "live": {"ok": True, "problems": []}, "rollback": {"ok": True, "problems": []},
+                                "security": None}]  # not read: watch_security_updates off
     json.dumps(report)  # the report is written as JSON
     values = gauges(daily)
     assert values[("maestro_daily_verify_ok", ())] == 1 and values[("maestro_daily_verify_duration_seconds", ())] == 12.5
@@ -72,6 +73,34 @@ def test_anything_wrong_or_unknown_is_red_named_in_the_report_and_counted(change
     assert "RED" in _daily.summary_lines(daily.report)[1]
 
 
+def security(pending_seconds: float, count: int = 1, **result) -> dict:
+    pending = [{"package": "libssl3", "installed": "3.0.11-1", "candidate": "3.0.15-1", "since": "2026-11-20T00:00:00Z"}][:count]
+    return {"changed": False, "pending": pending, "count": count, "oldest_pending_seconds": pending_seconds, "reboot_required": False,
+            **result}
+
+
+def with_security(found: dict | None) -> dict:
+    observed = deep(security_checked=True, security_pending_limit=7 * 86400)
+    observed["hosts"] = [{**observed["hosts"][0], "security": found}]
+    return observed
+
+
+def test_security_updates_pending_are_reported_measured_and_red_past_the_limit_or_unknown():
+    fresh = _daily.judge(with_security(security(3600)), NOW)
+    assert fresh.ok and fresh.report["hosts"][0]["security"]["packages"] == ["libssl3 3.0.11-1 -> 3.0.15-1 (since 2026-11-20T00:00:00Z)"]
+    assert gauges(fresh)[("maestro_security_updates_pending", (("host", "app1"),))] == 1
+    assert gauges(fresh)[("maestro_security_updates_oldest_pending_seconds", (("host", "app1"),))] == 3600
+    assert "libssl3" in _daily.render_markdown(fresh.report)
+    old = _daily.judge(with_security(security(8 * 86400)), NOW)
+    assert not old.ok and [f.message for f in old.findings] == [
+        "app1: 1 security update(s) pending, the oldest for 8.0 days (the limit is 7)"]
+    assert gauges(old)[("maestro_daily_verify_findings", (("check", "security"),))] == 1
+    for unknown in (None, {"failed": True, "msg": "no security origin among the apt sources under /etc/apt"}, {"unreachable": True}):
+        daily = _daily.judge(with_security(unknown), NOW)
+        assert not daily.ok and daily.findings[0].check == "security" and "are unknown" in daily.findings[0].message
+        assert ("maestro_security_updates_pending", (("host", "app1"),)) not in gauges(daily)  # unknown is never written as 0
+
+
 def test_with_no_rollback_target_the_verification_is_red_and_says_why():
     daily = _daily.judge(deep(target={"tag": "", "error": "no tag older than the live v2 has a green verdict"}, target_verify={}), NOW)
     assert not daily.ok and [f.check for f in daily.findings] == ["rollback_target"]
@@ -92,6 +121,6 @@ def test_the_markdown_renders_text_from_the_release_as_written():
     daily = _daily.judge(deep(hosts=[{"host": "app1", "live": {"failed": True, "msg": hostile}}]), NOW)
     markdown = _daily.render_markdown(daily.report)
     row = next(line for line in markdown.splitlines() if line.startswith("| app1"))
-    # every character that would make markup is escaped: the row shows the text, three cells, no link, no HTML
-    assert row.count(" | ") == 2 and "&lt;img" in row and "\\](" in row and "\\`rm" in row
+    # every character that would make markup is escaped: the row shows the text, four cells, no link, no HTML
+    assert row.count(" | ") == 3 and "&lt;img" in row and "\\](" in row and "\\`rm" in row
     assert "second line" in row  # one line per cell

@@ -1,0 +1,153 @@
+"""Pending security updates from a real apt: a local file repository (bookworm-security, holding an updated package) read
+by the machine's own apt-get, against a private root (its own dpkg status and sources), so the host is never touched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.maestro.conductor.plugins.module_utils import _apt_security
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.modules import security_updates
+from tests.unit.test_modules import run
+
+STATUS = """Package: {name}
+Status: install ok installed
+Version: {version}
+Architecture: all
+Maintainer: Test <test@test.invalid>
+Description: a package the test installed
+
+"""
+
+
+def deb(directory: Path, name: str, version: str) -> Path:
+    tree = directory / f"{name}-{version}"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
+                                             f"Maintainer: Test <test@test.invalid>\nDescription: {name}\n")
+    out = directory / f"{name}_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--build", str(tree), str(out)], check=True, capture_output=True)
+    return out
+
+
+def repository(root: Path, suite: str, packages: list[tuple[str, str]]) -> str:
+    """A file: repository of ``suite`` holding ``packages`` (name, version); its source line."""
+    pool = root / "pool"
+    pool.mkdir(parents=True)
+    entries = []
+    for name, version in packages:
+        built = deb(pool, name, version)
+        data = built.read_bytes()
+        entries.append(f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: Test <test@test.invalid>\n"
+                       f"Filename: pool/{built.name}\nSize: {len(data)}\nSHA256: {hashlib.sha256(data).hexdigest()}\n"
+                       f"Description: {name}\n")
+    index = root / "dists" / suite / "main" / "binary-amd64"
+    index.mkdir(parents=True)
+    (index / "Packages").write_text("\n".join(entries))
+    listed = (index / "Packages").read_bytes()
+    (root / "dists" / suite / "Release").write_text(textwrap.dedent(f"""\
+        Origin: Debian
+        Label: Debian-Security
+        Suite: {suite}
+        Codename: {suite}
+        Date: Sat, 28 Nov 2026 00:00:00 UTC
+        Architectures: amd64
+        Components: main
+        SHA256:
+         {hashlib.sha256(listed).hexdigest()} {len(listed)} main/binary-amd64/Packages
+        """))
+    return f"deb [trusted=yes] file:{root} {suite} main"
+
+
+@pytest.fixture
+def host(tmp_path):
+    """A private apt root: canary 1.0 and steady 2.0 installed; a security repository with canary 1.1, another with steady 2.1."""
+    root = tmp_path / "root"
+    (root / "var" / "lib" / "dpkg").mkdir(parents=True)
+    installed = STATUS.format(name="maestro-canary", version="1.0") + STATUS.format(name="maestro-steady", version="2.0")
+    (root / "var" / "lib" / "dpkg" / "status").write_text(installed)
+    (root / "etc" / "apt" / "sources.list.d").mkdir(parents=True)
+    security = repository(tmp_path / "security", "bookworm-security", [("maestro-canary", "1.1")])
+    updates = repository(tmp_path / "updates", "bookworm-updates", [("maestro-steady", "2.1")])
+    (root / "etc" / "apt" / "sources.list.d" / "debian.list").write_text(f"{security}\n{updates}\n")
+    return root
+
+
+def test_only_the_security_origin_counts_and_the_first_sighting_is_kept(host, tmp_path):
+    sources = _apt_security.security_sources(etc_apt=str(host / "etc" / "apt"))
+    assert [s.suite for s in sources] == ["bookworm-security"]
+    state = tmp_path / "pending.json"
+    first = _apt_security.inspect(sources, str(state), root=str(host), now=1_800_000_000)
+    assert [(p.package, p.installed, p.candidate) for p in first.pending] == [("maestro-canary", "1.0", "1.1")]
+    assert first.pending[0].since == "2027-01-15T08:00:00Z" and first.oldest_pending_seconds == 0
+    later = _apt_security.inspect(sources, str(state), root=str(host), now=1_800_000_000 + 7200)
+    assert later.pending[0].since == "2027-01-15T08:00:00Z" and later.oldest_pending_seconds == 7200
+    assert json.loads(state.read_text()) == {"maestro-canary": "2027-01-15T08:00:00Z"}
+    assert not later.reboot_required
+    (host / "var" / "run").mkdir(parents=True)
+    (host / "var" / "run" / "reboot-required").write_text("*** System restart required ***\n")
+    assert _apt_security.inspect(sources, str(state), root=str(host)).reboot_required
+
+
+def test_nothing_pending_clears_the_record_and_check_mode_writes_nothing(host, tmp_path):
+    status = host / "var" / "lib" / "dpkg" / "status"
+    status.write_text(status.read_text().replace("Version: 1.0", "Version: 1.1"))
+    state = tmp_path / "pending.json"
+    state.write_text('{"maestro-canary": "2026-01-01T00:00:00Z"}')
+    sources = _apt_security.security_sources(etc_apt=str(host / "etc" / "apt"))
+    dry = _apt_security.inspect(sources, str(state), root=str(host), check_mode=True)
+    assert dry.pending == [] and state.read_text() == '{"maestro-canary": "2026-01-01T00:00:00Z"}'
+    _apt_security.inspect(sources, str(state), root=str(host))
+    assert json.loads(state.read_text()) == {}
+
+
+def test_sources_in_both_formats_and_bad_ones_named(tmp_path):
+    deb822 = textwrap.dedent("""\
+        Types: deb
+        URIs: http://deb.debian.org/debian
+        Suites: bookworm bookworm-updates
+        Components: main
+        Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+        Types: deb deb-src
+        URIs: http://deb.debian.org/debian-security
+        Suites: bookworm-security
+        Components: main contrib
+        Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+        """)
+    found = _apt_security.parse_deb822(deb822)
+    assert [(s.suite, s.security) for s in found] == [("bookworm", False), ("bookworm-updates", False), ("bookworm-security", True)]
+    assert found[2].line() == ("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security "
+                               "bookworm-security main contrib\n")
+    one = _apt_security.parse_one_line("# a comment\ndeb-src http://x.example/d bookworm main\ndeb http://x.example/d jammy-security main\n")
+    assert [s.suite for s in one] == ["jammy-security"]
+    with pytest.raises(ConductorError, match="no security origin among the apt sources"):
+        (tmp_path / "apt").mkdir()
+        (tmp_path / "apt" / "sources.list").write_text("deb http://x.example/d bookworm main\n")
+        _apt_security.security_sources(etc_apt=str(tmp_path / "apt"))
+    for line, message in [("deb http://x.example/d ../../etc main", "suite '../../etc' is invalid"),
+                          ("deb [arch=amd64 $(touch x)] http://x.example/d s main", "is invalid"),
+                          ("deb gopher://x.example/d s-security main", "URI 'gopher://x.example/d' is invalid"),
+                          ("deb-src http://x.example/d s-security main", "each entry must be one")]:
+        with pytest.raises(ConductorError, match=message.replace("(", r"\(").replace(")", r"\)").replace("$", r"\$")):
+            _apt_security.security_sources([line])
+
+
+def test_the_module_reads_and_in_check_mode_says_what_it_would_apply(host, tmp_path, monkeypatch):
+    state = tmp_path / "pending.json"
+    args = {"apt_root": str(host), "state_file": str(state)}
+    found = run(security_updates, args, monkeypatch)
+    assert (found.result["count"], found.result["changed"], found.result["pending"][0]["candidate"]) == (1, False, "1.1")
+    dry = run(security_updates, {**args, "state": "applied", "_ansible_check_mode": True, "_ansible_diff": True}, monkeypatch)
+    assert dry.result["changed"] and dry.result["applied"] == ["maestro-canary 1.0 -> 1.1"]
+    assert dry.result["diff"] == {"before": "maestro-canary 1.0\n", "after": "maestro-canary 1.1\n"}
+    refused = run(security_updates, {**args, "state": "applied"}, monkeypatch)
+    assert refused.failed and "packages are installed on the host itself only" in refused.result["msg"]
+    bad = run(security_updates, {**args, "security_sources": ["deb http://x.example/d ../x main"]}, monkeypatch)
+    assert bad.failed and "suite '../x' is invalid" in bad.result["msg"]
