@@ -291,15 +291,33 @@ SCHEMAS = {
 }
 
 
-def _no_aliases_loader():
-    class _Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
-        """SafeLoader that refuses anchors and aliases: a manifest never needs them, and they enable 'billion laughs'."""
+def _refuse_shared(root) -> None:
+    """A ComposerError when a node of the composed document appears twice: that is what an alias makes."""
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            raise yaml.composer.ComposerError(None, None, "aliases are not allowed in a release manifest", node.start_mark)
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.events.AliasEvent):
-                event = self.peek_event()
-                raise yaml.composer.ComposerError(None, None, "aliases are not allowed in a release manifest", event.start_mark)
-            return super().compose_node(parent, index)
+
+def _no_aliases_loader():
+    # libyaml's parser when PyYAML has it (about ten times faster: the weekly validation reads hundreds of manifests)
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class _Loader(base):  # pylint: disable=too-many-ancestors
+        """A safe loader that refuses anchors and aliases: a manifest never needs them, and they enable 'billion laughs'.
+        The composed document is checked before anything is constructed from it."""
+
+        def get_single_node(self):
+            node = super().get_single_node()
+            if node is not None:
+                _refuse_shared(node)
+            return node
 
         def construct_mapping(self, node, deep=False):
             # PyYAML keeps the last of two equal keys, other readers the first: a signed document means one thing
@@ -312,6 +330,9 @@ def _no_aliases_loader():
             return super().construct_mapping(node, deep=deep)
 
     return _Loader
+
+
+_LOADER = _no_aliases_loader() if yaml is not None else None
 
 
 def _unique_keys(pairs: list) -> dict:
@@ -340,8 +361,10 @@ def _parse_text(text: str, path: str, what: str):
         if yaml is None:
             raise ConductorError("PyYAML is required to read release manifests: install it with 'pip install PyYAML'")
         try:
-            return yaml.load(text, Loader=_no_aliases_loader())  # nosec B506 - a SafeLoader subclass
+            return yaml.load(text, Loader=_LOADER)  # nosec B506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
+            if "maximum nesting depth" in str(exc):  # libyaml's own limit, where pure Python runs out of recursion
+                raise RecursionError(str(exc)) from exc
             raise ConductorError(f"{what} {path} is not valid YAML: {' '.join(str(exc).split())}") from exc
     try:
         return json.loads(text, object_pairs_hook=_unique_keys)
