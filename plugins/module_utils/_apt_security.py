@@ -25,32 +25,52 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
+from ansible_collections.maestro.conductor.plugins.module_utils._urls import strip_credentials
 
 REBOOT_REQUIRED = "/var/run/reboot-required"
-_SUITE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
-_URI_RE = re.compile(r"(?:https?|file|cdrom|copy|mirror\+https?|mirror\+file|tor\+https?):[^\s\[\]]{1,1000}")
-_OPTION_RE = re.compile(r"[A-Za-z-]{1,40}=[^\s\[\]]{1,500}")
-_PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]{0,199}")
-# apt-get -s: "Inst libssl3 [3.0.11-1~deb12u1] (3.0.15-1~deb12u1 Debian-Security:12/stable-security [amd64])"
+_SUITE_RE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._/-]{0,99}|\./?)")
+_URI_RE = re.compile(r"(?:https?|file|cdrom|copy|mirror\+https?|mirror\+file|tor\+https?)://?(?:\[[0-9A-Fa-f:.]+\])?[^\s\[\]]{0,1000}")
+_WORD_RE = re.compile(r"[^\s\[\]]{1,500}")
+_PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]{0,199}(?::[a-z0-9-]{1,30})?")
+_VERSION_RE = re.compile(r"[A-Za-z0-9.+~:-]{1,200}")
+# apt-get -s: "Inst libssl3 [3.0.11-1~deb12u1] (3.0.15-1~deb12u1 Debian-Security:12/stable-security [amd64])"; a package
+# new to the host (a kernel's ABI package) has no [installed] part and is installed with what needs it
 _INST_RE = re.compile(r"^Inst (\S+) \[([^\]]+)\] \((\S+) ", re.MULTILINE)
+_REMOVE_RE = re.compile(r"^Remv (\S+)", re.MULTILINE)
+_FAILED_RE = re.compile(r"^(?:[WE]: Failed to fetch|E: Some index files failed to download|E: )", re.MULTILINE)
+# one-line options and the deb822 fields they are (the rest are refused: which would mean what is unknown)
+_OPTION_FIELDS = {"signed-by": "Signed-By", "trusted": "Trusted", "arch": "Architectures", "check-valid-until": "Check-Valid-Until",
+                  "lang": "Languages", "target": "Targets", "by-hash": "By-Hash", "allow-insecure": "Allow-Insecure"}
+_DISABLED = ("no", "false", "off", "0")
 
 
 @dataclass(frozen=True)
 class Source:
-    """One apt source line: ``deb [options] uri suite components``."""
+    """One apt source: a URI and a suite, with its components and the deb822 fields that go with them."""
 
     uri: str
     suite: str
     components: tuple[str, ...] = ()
-    options: tuple[str, ...] = ()
-
-    def line(self) -> str:
-        options = f"[{' '.join(self.options)}] " if self.options else ""
-        return f"deb {options}{self.uri} {self.suite} {' '.join(self.components)}".rstrip() + "\n"
+    fields: tuple[tuple[str, str], ...] = ()  # (Signed-By, /usr/share/keyrings/...), as deb822 names them
 
     @property
     def security(self) -> bool:
         return self.suite.rstrip("/").endswith("-security")
+
+    def shown(self) -> str:
+        """The source as people read it, without any credential its URI carries."""
+        return f"{strip_credentials(self.uri)} {self.suite} {' '.join(self.components)}".strip()
+
+    def stanza(self) -> str:
+        """The deb822 stanza apt reads (an inline Signed-By key kept as its continuation lines)."""
+        lines = ["Types: deb", f"URIs: {self.uri}", f"Suites: {self.suite}"]
+        if self.components:
+            lines.append(f"Components: {' '.join(self.components)}")
+        for name, value in self.fields:
+            first, *rest = value.split("\n")
+            lines.append(f"{name}: {first}")
+            lines += [f" {line}" if line.strip() else " ." for line in rest]
+        return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -67,73 +87,80 @@ class Inspection:
     sources: list[str] = field(default_factory=list)
     reboot_required: bool = False
     oldest_pending_seconds: float = 0.0
+    removals: list[str] = field(default_factory=list)  # what applying them would remove: refused
 
     def as_dict(self) -> dict:
         return {**asdict(self), "count": len(self.pending)}
 
 
 def _check_source(source: Source) -> Source:
+    shown = strip_credentials(source.uri)
     if not _URI_RE.fullmatch(source.uri):
-        raise ConductorError(f"apt source URI {source.uri!r} is invalid: expected an http(s):// or file: URI without spaces")
+        raise ConductorError(f"apt source URI {shown!r} is invalid: expected an http(s):// or file: URI without spaces")
     if not _SUITE_RE.fullmatch(source.suite) or ".." in source.suite:
-        raise ConductorError(f"apt source suite {source.suite!r} is invalid: expected a suite name such as bookworm-security, or ./")
-    for part in (*source.components, *source.options):
-        if not re.fullmatch(r"[^\s\[\]]{1,500}", part):
-            raise ConductorError(f"apt source part {part!r} is invalid: expected one word")
-    for option in source.options:
-        if not _OPTION_RE.fullmatch(option):
-            raise ConductorError(f"apt source option {option!r} is invalid: expected name=value")
+        raise ConductorError(f"apt source suite {source.suite!r} of {shown} is invalid: expected a suite name such as "
+                             "bookworm-security, or ./")
+    for part in source.components:
+        if not _WORD_RE.fullmatch(part):
+            raise ConductorError(f"apt source component {part!r} of {shown} is invalid: expected one word")
+    for name, value in source.fields:
+        if name not in _OPTION_FIELDS.values() or any(ch in value for ch in "\r\0") or (
+                name != "Signed-By" and not _WORD_RE.fullmatch(value.replace(" ", ""))):
+            raise ConductorError(f"apt source field {name} of {shown} is invalid")
     return source
 
 
 def parse_one_line(text: str) -> list[Source]:
-    """The ``deb`` lines of a one-line sources file (``deb-src`` and comments skipped)."""
+    """The ``deb`` lines of a one-line sources file (``deb-src`` and comments skipped); unchecked."""
     found = []
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line.startswith("deb ") and not line.startswith("deb\t"):
             continue
         rest = line[3:].strip()
-        options: tuple[str, ...] = ()
+        fields = []
         if rest.startswith("["):
             inside, _sep, rest = rest[1:].partition("]")
-            options = tuple(inside.split())
+            for option in inside.split():
+                name, sep, value = option.partition("=")
+                if not sep or name.rstrip("+-") not in _OPTION_FIELDS:
+                    raise ConductorError(f"apt source option {option!r} is not one this reads: expected one of "
+                                         f"{', '.join(sorted(_OPTION_FIELDS))} as name=value")
+                fields.append((_OPTION_FIELDS[name.rstrip("+-")], value.replace(",", " ")))
         words = rest.split()
         if len(words) >= 2:
-            found.append(_check_source(Source(words[0], words[1], tuple(words[2:]), options)))
+            found.append(Source(words[0], words[1], tuple(words[2:]), tuple(fields)))
     return found
 
 
 def parse_deb822(text: str) -> list[Source]:
-    """The ``deb`` entries of a deb822 sources file: one source per URI and suite of each stanza."""
+    """The ``deb`` entries of a deb822 sources file, one source per URI and suite of each enabled stanza; unchecked."""
     found = []
-    for stanza in re.split(r"\n\s*\n", text):
+    for stanza in re.split(r"\n[ \t]*\n", text):
         fields: dict[str, str] = {}
+        names: dict[str, str] = {}
         key = ""
         for raw in stanza.splitlines():
             if raw.startswith("#"):
                 continue
-            if raw[:1] in (" ", "\t") and key:  # a continuation line
-                fields[key] += " " + raw.strip()
+            if raw[:1] in (" ", "\t") and key:  # a continuation line (an inline key's, among others)
+                fields[key] += "\n" + raw.strip()
                 continue
-            key, _sep, value = raw.partition(":")
-            key = key.strip().lower()
+            name, _sep, value = raw.partition(":")
+            key = name.strip().lower()
+            names[key] = name.strip()
             fields[key] = value.strip()
-        if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes").lower() == "no":
+        if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes").strip().lower() in _DISABLED:
             continue
-        options = []
-        if fields.get("signed-by") and not fields["signed-by"].startswith("-----"):  # an inline key stays with the host's file
-            options.append(f"signed-by={fields['signed-by'].split()[0]}")
-        if fields.get("trusted"):
-            options.append(f"trusted={fields['trusted']}")
+        kept = tuple((name, fields[name.lower()]) for name in _OPTION_FIELDS.values() if fields.get(name.lower()))
         for uri in fields.get("uris", "").split():
             for suite in fields.get("suites", "").split():
-                found.append(_check_source(Source(uri, suite, tuple(fields.get("components", "").split()), tuple(options))))
+                found.append(Source(uri, suite, tuple(fields.get("components", "").split()), kept))
     return found
 
 
 def host_sources(etc_apt: str = "/etc/apt") -> list[Source]:
-    """Every ``deb`` source the host's apt reads."""
+    """Every ``deb`` source the host's apt reads (unchecked: only the security origins are checked and used)."""
     files = [os.path.join(etc_apt, "sources.list")]
     parts = os.path.join(etc_apt, "sources.list.d")
     if os.path.isdir(parts):
@@ -147,7 +174,10 @@ def host_sources(etc_apt: str = "/etc/apt") -> list[Source]:
             continue
         except (OSError, UnicodeDecodeError) as exc:
             raise ConductorError(f"apt sources {path} cannot be read: {exc}") from exc
-        found += parse_deb822(text) if path.endswith(".sources") else parse_one_line(text)
+        try:
+            found += parse_deb822(text) if path.endswith(".sources") else parse_one_line(text)
+        except ConductorError as exc:
+            raise ConductorError(f"apt sources {path}: {exc}") from exc
     return found
 
 
@@ -157,62 +187,87 @@ def security_sources(given: list[str] | None = None, etc_apt: str = "/etc/apt") 
         sources = [source for line in given for source in parse_one_line(line)]
         if len(sources) != len(given):
             raise ConductorError("security_sources: each entry must be one 'deb [options] URI SUITE [COMPONENT...]' line")
-        return sources
-    found = [source for source in host_sources(etc_apt) if source.security]
+        return [_check_source(source) for source in sources]
+    found = [_check_source(source) for source in host_sources(etc_apt) if source.security]
     if not found:
         raise ConductorError(f"no security origin among the apt sources under {etc_apt} (no suite ending in -security): "
                              "which updates are security updates is unknown; name them with security_sources")
     return found
 
 
+def secrets_of(lines: list[str]) -> list[str]:
+    """The passwords in the URIs of source lines: masked wherever a result or message could show them."""
+    found = []
+    for line in lines or []:
+        for match in re.finditer(r"://[^/\s:@]*:([^@/\s]+)@", line):
+            found.append(match.group(1))
+    return found
+
+
 class Apt:
-    """apt-get with the security sources alone and a private lists directory; ``root`` moves every apt path under a
-    directory (apt's own ``Dir`` option), for tests that must not touch the host."""
+    """apt-get with the security sources alone (a deb822 file of its own), private package lists and caches, and none of the
+    host's update hooks; ``root`` moves every apt path under a directory (apt's own ``Dir``), for tests."""
 
     def __init__(self, sources: list[Source], workdir: str, root: str = "/", timeout: float = 900):
         self.workdir, self.timeout = workdir, timeout
-        listfile = os.path.join(workdir, "security.list")
-        with open(listfile, "w", encoding="utf-8") as handle:
-            handle.writelines(source.line() for source in sources)
         for name in ("lists/partial", "parts", "archives/partial"):
-            os.makedirs(os.path.join(workdir, name), exist_ok=True)
-        self.options = ["-o", f"Dir={root}", "-o", f"Dir::Etc::SourceList={listfile}",
+            os.makedirs(os.path.join(workdir, name), mode=0o700, exist_ok=True)
+        with open(os.path.join(workdir, "parts", "security.sources"), "w", encoding="utf-8") as handle:
+            handle.write("\n".join(source.stanza() for source in sources))
+        empty = os.path.join(workdir, "empty.list")
+        open(empty, "w", encoding="utf-8").close()
+        # read after the host's apt.conf.d: its update hooks (appstream, command-not-found, ...) do not run for this
+        main = os.path.join(workdir, "apt.conf")
+        with open(main, "w", encoding="utf-8") as handle:
+            handle.write("#clear APT::Update::Pre-Invoke;\n#clear APT::Update::Post-Invoke;\n#clear APT::Update::Post-Invoke-Success;\n")
+        self.options = ["-o", f"Dir={root}", "-o", f"Dir::Etc::main={main}", "-o", f"Dir::Etc::SourceList={empty}",
                         "-o", f"Dir::Etc::SourceParts={os.path.join(workdir, 'parts')}",
                         "-o", f"Dir::State::Lists={os.path.join(workdir, 'lists')}",
                         # the binary caches apt builds from the lists: the host's own stay as its full sources made them
                         "-o", f"Dir::Cache::pkgcache={os.path.join(workdir, 'pkgcache.bin')}",
                         "-o", f"Dir::Cache::srcpkgcache={os.path.join(workdir, 'srcpkgcache.bin')}",
-                        "-o", "APT::Get::List-Cleanup=false"]
+                        "-o", "APT::Get::List-Cleanup=false", "-o", "APT::Update::Error-Mode=any"]
 
     def run(self, args: list[str], archives: bool = False) -> str:
         options = list(self.options)
         if not archives:  # a simulation keeps its downloads out of the host's cache
             options += ["-o", f"Dir::Cache::Archives={os.path.join(self.workdir, 'archives')}"]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+        env.pop("APT_CONFIG", None)
         try:
             done = subprocess.run(["apt-get", *options, *args], capture_output=True, text=True, env=env, timeout=self.timeout, check=False)
         except FileNotFoundError as exc:
             raise ConductorError("apt-get was not found on this host: only apt hosts are supported") from exc
         except subprocess.TimeoutExpired as exc:
             raise ConductorError(f"apt-get {args[0]} did not finish within {self.timeout:.0f} s") from exc
-        if done.returncode != 0:
-            raise ConductorError(f"apt-get {' '.join(args[:2])} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-800:]}")
+        said = (done.stderr or "") + (done.stdout if done.returncode else "")
+        # apt-get update exits 0 when an index could not be fetched; an empty private list then looks like nothing pending
+        if done.returncode != 0 or _FAILED_RE.search(done.stderr or ""):
+            raise ConductorError(f"apt-get {' '.join(args[:2])} failed (exit {done.returncode}): {strip_credentials_in(said.strip())[-800:]}")
         return done.stdout
 
     def update(self) -> None:
         self.run(["-q", "update"])
 
-    def pending(self) -> list[Pending]:
-        out = self.run(["-q", "-s", "upgrade"])
-        return [Pending(name.split(":")[0], installed, candidate) for name, installed, candidate in _INST_RE.findall(out)]
+    def simulate(self) -> tuple[list[Pending], list[str]]:
+        """What the security sources would upgrade, kept-back updates included (a kernel's new ABI package, a changed
+        dependency), and what doing so would remove."""
+        out = self.run(["-q", "-s", "dist-upgrade"])
+        pending = [Pending(name, installed, candidate) for name, installed, candidate in _INST_RE.findall(out)]
+        for item in pending:
+            if not _PACKAGE_RE.fullmatch(item.package) or not _VERSION_RE.fullmatch(item.candidate):
+                raise ConductorError(f"apt-get named a package it would upgrade as {item.package!r} {item.candidate!r}: not read")
+        return pending, _REMOVE_RE.findall(out)
 
     def apply(self, packages: list[Pending]) -> str:
-        for item in packages:
-            if not _PACKAGE_RE.fullmatch(item.package):
-                raise ConductorError(f"package name {item.package!r} is invalid")
         pinned = [f"{item.package}={item.candidate}" for item in packages]
-        return self.run(["-q", "-y", "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef",
+        return self.run(["-q", "-y", "--no-remove", "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef",
                          "install", "--only-upgrade", "--no-install-recommends", *pinned], archives=True)
+
+
+def strip_credentials_in(text: str) -> str:
+    """``text`` with the password of every URI in it taken out."""
+    return re.sub(r"(://[^/\s:@]*):[^@/\s]+@", r"\1:********@", text)
 
 
 def track(state_file: str, pending: list[Pending], now: float, check_mode: bool = False) -> float:
@@ -230,8 +285,13 @@ def track(state_file: str, pending: list[Pending], now: float, check_mode: bool 
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     kept = {}
     for item in pending:
+        item.since = stamp
         first = seen.get(item.package)
-        item.since = first if isinstance(first, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z", first) else stamp
+        try:
+            if isinstance(first, str) and calendar.timegm(time.strptime(first, "%Y-%m-%dT%H:%M:%SZ")) <= now:
+                item.since = first  # a time to come, or no time at all, is not kept: the package counts from now
+        except ValueError:
+            pass
         kept[item.package] = item.since
     if kept != seen and not check_mode:
         os.makedirs(os.path.dirname(os.path.abspath(state_file)), mode=0o755, exist_ok=True)
@@ -246,8 +306,8 @@ def inspect(sources: list[Source], state_file: str, root: str = "/", check_mode:
     with tempfile.TemporaryDirectory(prefix="maestro-apt-") as workdir:
         apt = Apt(sources, workdir, root)
         apt.update()
-        pending = apt.pending()
-    result = Inspection(pending=pending, sources=[source.line().strip() for source in sources])
+        pending, removals = apt.simulate()
+    result = Inspection(pending=pending, sources=[source.shown() for source in sources], removals=removals)
     result.oldest_pending_seconds = round(track(state_file, pending, now, check_mode), 3)
     result.reboot_required = os.path.exists(os.path.join(root, REBOOT_REQUIRED.lstrip("/")))
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _watch
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import DAILY_CHECKS
 from ansible_collections.maestro.conductor.plugins.module_utils._postmortem import inert_markdown as _cell
 from ansible_collections.maestro.conductor.plugins.module_utils._watch import Finding, iso
@@ -68,7 +69,8 @@ def _security(entry: dict, checked: bool) -> dict | None:
     if not checked:
         return None
     found = entry.get("security") or {}
-    if not found or found.get("skipped") or found.get("failed") or found.get("unreachable"):
+    if (not found or found.get("skipped") or found.get("failed") or found.get("unreachable")
+            or not isinstance(found.get("pending"), list)):  # a result that names nothing pending is no reading
         reason = str(found.get("msg") or "never reported (unreachable, or not in this run)")[:500]
         return {"known": False, "count": 0, "oldest_pending_seconds": 0.0, "packages": [], "reboot_required": False, "error": reason}
     pending = [p for p in found.get("pending") or [] if isinstance(p, dict)]
@@ -105,7 +107,10 @@ def judge(observed: dict, now: float) -> Daily:
         daily.findings.append(Finding("rollback_verify", f"strict verification of the rollback target {target} FAILED ({reason})"))
     checked = bool(observed.get("security_checked"))
     hosts = [{**_host(entry), "security": _security(entry, checked)} for entry in observed.get("hosts") or []]
-    daily.findings += _security_findings(hosts, float(observed.get("security_pending_limit") or 7 * 86400))
+    limit = observed.get("security_pending_limit", 7 * 86400)
+    if checked and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
+        raise ConductorError(f"security_pending_limit {limit!r} is invalid: expected seconds above 0 (maestro_security_pending_limit)")
+    daily.findings += _security_findings(hosts, float(limit))
     daily.ok = not daily.findings
     started = observed.get("started")
     seconds = round(now - started, 3) if isinstance(started, (int, float)) and not isinstance(started, bool) else None

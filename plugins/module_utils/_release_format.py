@@ -310,8 +310,8 @@ def _no_aliases_loader():
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class _Loader(base):  # pylint: disable=too-many-ancestors
-        """A safe loader that refuses anchors and aliases: a manifest never needs them, and they enable 'billion laughs'.
-        The composed document is checked before anything is constructed from it."""
+        """A safe loader that refuses aliases (an anchor alone is harmless and read): a manifest never needs them, and they
+        enable 'billion laughs'. The composed document is checked before anything is constructed from it."""
 
         def get_single_node(self):
             node = super().get_single_node()

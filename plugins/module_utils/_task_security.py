@@ -32,9 +32,12 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
     before = _apt_security.inspect(sources, params["state_file"], root, check_mode)
     result = {"changed": False, "pending": [vars(p) for p in before.pending], "count": len(before.pending),
               "oldest_pending_seconds": before.oldest_pending_seconds, "reboot_required": before.reboot_required,
-              "sources": before.sources, "applied": []}
+              "sources": before.sources, "removals": before.removals, "applied": []}
     if params["state"] == "inspected" or not before.pending:
         return Outcome(result)
+    if before.removals:
+        raise ConductorError(f"applying the security updates would remove {', '.join(before.removals)}: refused (resolve it by hand "
+                             "on the host; nothing was installed)")
     result.update(changed=True, applied=[f"{p.package} {p.installed} -> {p.candidate}" for p in before.pending])
     if diff:
         result["diff"] = {"before": "".join(f"{p.package} {p.installed}\n" for p in before.pending),
@@ -53,4 +56,4 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
     return Outcome(result)
 
 
-ENTRY = Entry(SPEC, run)
+ENTRY = Entry(SPEC, run, secrets=lambda params: _apt_security.secrets_of(params["security_sources"]))

@@ -12,11 +12,14 @@ description:
   - Security origins are the apt sources whose suite ends in C(-security) (Debian's and Ubuntu's naming), read from the host's
     C(.list) and deb822 C(.sources) files, or the lines of O(security_sources). No security origin found is an error - which updates
     are security updates would be unknown.
-  - What is pending is what apt would upgrade with those sources alone, read into a private lists directory (the host's own package
-    lists and caches are not touched). Each pending package keeps the time it was first seen pending in O(state_file), so a host
-    whose updates wait too long can be told apart (RV(oldest_pending_seconds)).
+  - What is pending is what apt would upgrade with those sources alone (a simulated dist-upgrade, so updates an upgrade keeps back,
+    such as a kernel's new ABI package, count), read into a private lists directory and caches (the host's own package lists and
+    caches are not touched, and its update hooks do not run). An index that cannot be fetched is an error, never "nothing pending".
+    Each pending package keeps the time it was first seen pending in O(state_file), so a host whose updates wait too long can be
+    told apart (RV(oldest_pending_seconds)).
   - O(state=applied) installs exactly the pending versions from the same sources (non-interactive, changed configuration files
-    kept), then looks again; anything still pending fails the task, naming it. RV(reboot_required) reads C(/var/run/reboot-required).
+    kept, nothing removed - updates that would remove a package are refused before anything is installed), then looks again;
+    anything still pending fails the task, naming it. RV(reboot_required) reads C(/var/run/reboot-required).
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
@@ -89,8 +92,13 @@ reboot_required:
   description: Whether the host asks for a reboot (C(/var/run/reboot-required)).
   returned: always
   type: bool
+removals:
+  description: Packages that applying the updates would remove; with any, O(state=applied) refuses and installs nothing.
+  returned: always
+  type: list
+  elements: str
 sources:
-  description: The security origins used, as apt source lines.
+  description: The security origins used (URI without credentials, suite, components).
   returned: always
   type: list
   elements: str

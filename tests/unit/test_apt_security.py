@@ -3,9 +3,12 @@ by the machine's own apt-get, against a private root (its own dpkg status and so
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
+import re
 import subprocess
+import time
 import textwrap
 from pathlib import Path
 
@@ -123,17 +126,19 @@ def test_sources_in_both_formats_and_bad_ones_named(tmp_path):
         """)
     found = _apt_security.parse_deb822(deb822)
     assert [(s.suite, s.security) for s in found] == [("bookworm", False), ("bookworm-updates", False), ("bookworm-security", True)]
-    assert found[2].line() == ("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security "
-                               "bookworm-security main contrib\n")
+    assert found[2].stanza() == ("Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n"
+                                 "Components: main contrib\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
     one = _apt_security.parse_one_line("# a comment\ndeb-src http://x.example/d bookworm main\ndeb http://x.example/d jammy-security main\n")
     assert [s.suite for s in one] == ["jammy-security"]
     with pytest.raises(ConductorError, match="no security origin among the apt sources"):
         (tmp_path / "apt").mkdir()
         (tmp_path / "apt" / "sources.list").write_text("deb http://x.example/d bookworm main\n")
         _apt_security.security_sources(etc_apt=str(tmp_path / "apt"))
-    for line, message in [("deb http://x.example/d ../../etc main", "suite '../../etc' is invalid"),
-                          ("deb [arch=amd64 $(touch x)] http://x.example/d s main", "is invalid"),
+    for line, message in [("deb http://x.example/d ../../etc main", "suite '../../etc' of http://x.example/d is invalid"),
+                          ("deb [arch=amd64 $(touch x)] http://x.example/d s main", "is not one this reads"),
+                          ("deb [pdiffs=no] http://x.example/d s main", "is not one this reads"),
                           ("deb gopher://x.example/d s-security main", "URI 'gopher://x.example/d' is invalid"),
+                          ("deb https://u:s3cret@x.example/d ../x main", "suite '../x' of https://x.example/d is invalid"),
                           ("deb-src http://x.example/d s-security main", "each entry must be one")]:
         with pytest.raises(ConductorError, match=message.replace("(", r"\(").replace(")", r"\)").replace("$", r"\$")):
             _apt_security.security_sources([line])
@@ -150,4 +155,65 @@ def test_the_module_reads_and_in_check_mode_says_what_it_would_apply(host, tmp_p
     refused = run(security_updates, {**args, "state": "applied"}, monkeypatch)
     assert refused.failed and "packages are installed on the host itself only" in refused.result["msg"]
     bad = run(security_updates, {**args, "security_sources": ["deb http://x.example/d ../x main"]}, monkeypatch)
-    assert bad.failed and "suite '../x' is invalid" in bad.result["msg"]
+    assert bad.failed and "suite '../x' of http://x.example/d is invalid" in bad.result["msg"]
+
+
+def test_deb822_disabled_stanzas_inline_keys_and_credentials(tmp_path):
+    text = textwrap.dedent("""\
+        Types: deb
+        URIs: http://old.example/debian-security
+        Suites: buster-security
+        Components: main
+        Enabled: false
+
+        Types: deb
+        URIs: https://mirror:s3cret@deb.example/debian-security
+        Suites: bookworm-security
+        Components: main
+        Architectures: amd64 i386
+        Signed-By:
+         -----BEGIN PGP PUBLIC KEY BLOCK-----
+         .
+         mDMEZ0000
+         -----END PGP PUBLIC KEY BLOCK-----
+        """)
+    [source] = _apt_security.parse_deb822(text)  # Enabled: false (as apt reads no, off and 0) is left out
+    assert source.shown() == "https://deb.example/debian-security bookworm-security main" and "s3cret" not in source.shown()
+    stanza = source.stanza()
+    assert "Signed-By: \n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n mDMEZ0000\n" in stanza and "Architectures: amd64 i386" in stanza
+    assert _apt_security.secrets_of(["deb https://mirror:s3cret@deb.example/debian-security bookworm-security main"]) == ["s3cret"]
+    assert _apt_security.strip_credentials_in("Err:1 https://mirror:s3cret@deb.example/x") == "Err:1 https://mirror:********@deb.example/x"
+    # an unusual source elsewhere (a flat repository, an IPv6 mirror) never stops the security ones from being read
+    (tmp_path / "apt" / "sources.list.d").mkdir(parents=True)
+    lines = ["deb file:/srv/local ./", "deb http://[2001:db8::1]/debian bookworm main", "deb http://deb.example/debian-security bookworm-security main"]
+    (tmp_path / "apt" / "sources.list").write_text("\n".join(lines) + "\n")
+    assert [s.suite for s in _apt_security.security_sources(etc_apt=str(tmp_path / "apt"))] == ["bookworm-security"]
+
+
+def test_kept_back_updates_count_and_a_mirror_that_cannot_be_read_is_an_error(host, tmp_path):
+    """An update that needs a new package (as a kernel's ABI package does) is kept back by apt-get upgrade: it is pending."""
+    status = host / "var" / "lib" / "dpkg" / "status"
+    status.write_text(status.read_text() + STATUS.format(name="maestro-kernel", version="1.0"))
+    repo = tmp_path / "security2"
+    line = repository(repo, "bookworm-security", [("maestro-kernel", "1.1"), ("maestro-kernel-abi-2", "2.0")])
+    control = "Depends: maestro-kernel-abi-2\n"
+    packages = repo / "dists" / "bookworm-security" / "main" / "binary-amd64" / "Packages"
+    packages.write_text(packages.read_text().replace("Package: maestro-kernel\nVersion: 1.1\n", "Package: maestro-kernel\nVersion: 1.1\n" + control))
+    release = repo / "dists" / "bookworm-security" / "Release"
+    listed = packages.read_bytes()
+    release.write_text(re.sub(r" [0-9a-f]{64} [0-9]+ main", f" {hashlib.sha256(listed).hexdigest()} {len(listed)} main", release.read_text()))
+    found = _apt_security.inspect(_apt_security.security_sources([line]), str(tmp_path / "state.json"), root=str(host))
+    assert [(p.package, p.candidate) for p in found.pending] == [("maestro-kernel", "1.1")] and found.removals == []
+    down = _apt_security.security_sources(["deb [trusted=yes] http://127.0.0.1:9/debian-security bookworm-security main"])
+    with pytest.raises(ConductorError, match="apt-get -q update failed"):
+        _apt_security.inspect(down, str(tmp_path / "state.json"), root=str(host))
+
+
+def test_a_first_sighting_to_come_or_unreadable_counts_from_now(tmp_path):
+    state = tmp_path / "pending.json"
+    state.write_text('{"a": "2099-01-01T00:00:00Z", "b": "2026-01-01T99:99:99Z", "c": "2026-11-01T00:00:00Z"}')
+    pending = [_apt_security.Pending(name, "1", "2") for name in ("a", "b", "c")]
+    now = 1_795_000_000
+    oldest = _apt_security.track(str(state), pending, now)
+    assert [p.since for p in pending][:2] == [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))] * 2
+    assert pending[2].since == "2026-11-01T00:00:00Z" and oldest == now - calendar.timegm((2026, 11, 1, 0, 0, 0))

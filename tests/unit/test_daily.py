@@ -8,6 +8,7 @@ import json
 import pytest
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _daily
+from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import SPECS
 from tests.unit.test_watch import COMMIT, NOW, OTHER, green
 
@@ -95,10 +96,14 @@ def test_security_updates_pending_are_reported_measured_and_red_past_the_limit_o
     assert not old.ok and [f.message for f in old.findings] == [
         "app1: 1 security update(s) pending, the oldest for 8.0 days (the limit is 7)"]
     assert gauges(old)[("maestro_daily_verify_findings", (("check", "security"),))] == 1
-    for unknown in (None, {"failed": True, "msg": "no security origin among the apt sources under /etc/apt"}, {"unreachable": True}):
+    for unknown in (None, {"failed": True, "msg": "no security origin among the apt sources under /etc/apt"}, {"unreachable": True},
+                    {"changed": False}):
         daily = _daily.judge(with_security(unknown), NOW)
         assert not daily.ok and daily.findings[0].check == "security" and "are unknown" in daily.findings[0].message
         assert ("maestro_security_updates_pending", (("host", "app1"),)) not in gauges(daily)  # unknown is never written as 0
+    for limit in (0, -5, "7d"):
+        with pytest.raises(ConductorError, match="security_pending_limit .* is invalid"):
+            _daily.judge({**with_security(security(60)), "security_pending_limit": limit}, NOW)
 
 
 def test_with_no_rollback_target_the_verification_is_red_and_says_why():
