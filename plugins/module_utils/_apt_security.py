@@ -22,10 +22,10 @@ import re
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
-from ansible_collections.maestro.conductor.plugins.module_utils._urls import strip_credentials
+from ansible_collections.maestro.conductor.plugins.module_utils._urls import scrub, strip_credentials
 
 REBOOT_REQUIRED = "/var/run/reboot-required"
 _SUITE_RE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._/-]{0,99}|\./?)")
@@ -88,9 +88,6 @@ class Inspection:
     reboot_required: bool = False
     oldest_pending_seconds: float = 0.0
     removals: list[str] = field(default_factory=list)  # what applying them would remove: refused
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "count": len(self.pending)}
 
 
 def _check_source(source: Source) -> Source:
@@ -243,7 +240,7 @@ class Apt:
         said = (done.stderr or "") + (done.stdout if done.returncode else "")
         # apt-get update exits 0 when an index could not be fetched; an empty private list then looks like nothing pending
         if done.returncode != 0 or _FAILED_RE.search(done.stderr or ""):
-            raise ConductorError(f"apt-get {' '.join(args[:2])} failed (exit {done.returncode}): {strip_credentials_in(said.strip())[-800:]}")
+            raise ConductorError(f"apt-get {' '.join(args[:2])} failed (exit {done.returncode}): {scrub(said.strip())[-800:]}")
         return done.stdout
 
     def update(self) -> None:
@@ -263,11 +260,6 @@ class Apt:
         pinned = [f"{item.package}={item.candidate}" for item in packages]
         return self.run(["-q", "-y", "--no-remove", "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef",
                          "install", "--only-upgrade", "--no-install-recommends", *pinned], archives=True)
-
-
-def strip_credentials_in(text: str) -> str:
-    """``text`` with the password of every URI in it taken out."""
-    return re.sub(r"(://[^/\s:@]*):[^@/\s]+@", r"\1:********@", text)
 
 
 def track(state_file: str, pending: list[Pending], now: float, check_mode: bool = False) -> float:

@@ -18,7 +18,6 @@ a colour's record names its tag, and no image a container still uses (running or
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import shutil
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError, atomic_write
+from ansible_collections.maestro.conductor.plugins.module_utils._hashing import sha256_file
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_tag_name
 
 ASIDE_PREFIX = ".pruning-"
@@ -120,14 +120,6 @@ def refuse_kept(decisions: list[Decision], asked: list[str]) -> None:
             raise ConductorError(f"refusing to prune {tag}: it is kept ({'; '.join(decision.reasons)})")
 
 
-def _digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def required_proof(release_dir: str, tag: str) -> list[str]:
     """The proof files the release must hold to be archived whole: manifest, evidence, attestation and signature, and the
     envelope of a manifest format that has one (a manifest that cannot be read asks for all five)."""
@@ -158,7 +150,7 @@ def _fsync_dir(path: str) -> None:
 
 
 def _sums(directory: str, names: list[str]) -> bytes:
-    return "".join(f"{_digest(os.path.join(directory, name))}  {name}\n" for name in names).encode()
+    return "".join(f"{sha256_file(os.path.join(directory, name))}  {name}\n" for name in names).encode()
 
 
 def archive_proof(release_dir: str, archive_root: str, tag: str, check_mode: bool = False) -> tuple[str, bool]:

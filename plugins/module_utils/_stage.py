@@ -368,6 +368,22 @@ def write_record(request: StageRequest, compose: bytes, containers: list[Contain
     atomic_write(_record_path(request), json.dumps(record, sort_keys=True).encode("utf-8"), mode=0o600)
 
 
+def recorded_tag(cache_root: str, environment: str, colour: str) -> str | None:
+    """The tag the colour's record says this tool started it from; None without a record, ConductorError when one is there
+    and cannot be read (what the colour runs is then unknown)."""
+    path = os.path.join(cache_root, environment, f".{colour}.json")
+    try:
+        with open(path, "rb") as handle:
+            record = json.loads(handle.read(65536))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConductorError(f"the {colour} colour's record {path} cannot be read ({exc}): which release it runs is unknown") from exc
+    if not isinstance(record, dict):
+        raise ConductorError(f"the {colour} colour's record {path} is not a JSON object: which release it runs is unknown")
+    return str(record.get("tag") or "")
+
+
 def drop_record(request: StageRequest) -> None:
     if os.path.lexists(_record_path(request)):
         os.unlink(_record_path(request))

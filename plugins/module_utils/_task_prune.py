@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _ledger, _prune, _weekly
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger, _prune, _stage, _weekly
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._docker import Docker
 from ansible_collections.maestro.conductor.plugins.module_utils._names import is_tag_name, validate_tag_name
@@ -142,31 +141,28 @@ def _host_plan(archive: str, kept: list[_prune.Decision], going: list[_prune.Dec
     return {"keep": keep, "remove": remove, "keep_image_ids": sorted({i for d in kept for i in d.image_ids})}
 
 
-def _colour_tags(directory: str) -> dict[str, str]:
-    """The tag each colour runs, as the switch recorded it (the colour's record beside the cached releases)."""
-    found = {}
+def _colours_run(docker: Docker, cache_root: str, environment: str) -> dict[str, list[str]]:
+    """The tag each colour runs, each with the colour, as the switch recorded it. A colour whose project has containers
+    (the engine's word) but no record of what started them holds everything: what it runs is unknown."""
+    running: dict[str, list[str]] = {}
     for colour in _COLOURS:
         try:
-            with open(os.path.join(directory, f".{colour}.json"), "rb") as handle:
-                record = json.loads(handle.read())
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-            found[colour] = str(record.get("tag") or "")
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as exc:
-            # unknown is held: a record that cannot be read keeps every copy
-            raise ConductorError(f"the {colour} colour's record in {directory} cannot be read ({exc}): which release it runs "
-                                 "is unknown, so nothing is pruned on this host") from exc
-    return found
+            tag = _stage.recorded_tag(cache_root, environment, colour)
+        except ConductorError as exc:
+            raise ConductorError(f"{exc}, so nothing is pruned on this host") from exc
+        if tag is None and docker.containers(f"{environment}-{colour}".lower()):
+            raise ConductorError(f"the {colour} colour has containers but no record of the release they were started from: what it "
+                                 "runs is unknown, so nothing is pruned on this host")
+        if tag:
+            running.setdefault(tag, []).append(f"the {colour} colour")
+    return running
 
 
 def _host(params: dict, check_mode: bool, _diff: bool) -> Outcome:
     environment = _ledger.validate_environment(params["environment"])
     directory = os.path.join(params["cache_root"], environment)
-    colours = _colour_tags(directory)
-    running = {tag: [f"the {colour} colour"] for colour, tag in colours.items() if tag}
     docker = Docker()
+    running = _colours_run(docker, params["cache_root"], environment)
     ids = docker.run(["container", "ls", "--all", "--quiet", "--no-trunc"]).stdout.decode().split()
     used = {container.image_id for container in docker.inspect(ids)}
     if params["state"] == "inspected":

@@ -199,3 +199,25 @@ def test_the_hosts_keep_every_release_not_named_and_get_the_image_ids_of_what_go
     assert sorted(plan["keep"]) == ["v1.0.0", "v1.2.0", "v1.3.0", "v1.4.0", "v1.5.0"]  # not named: not theirs to drop
     again = run(release_prune, args(release, records, tmp_path, tags=["v1.0.0"]), monkeypatch)
     assert again.result["host_plan"]["remove"] == {"v1.0.0": [], "v1.1.0": [image]}  # the archived manifest still names it
+
+
+def test_a_colour_that_runs_containers_without_a_record_holds_every_copy(tmp_path):
+    """The engine's word (containers in the colour's project) against this tool's record of what it started them from."""
+    from ansible_collections.maestro.conductor.plugins.module_utils import _task_prune
+
+    class Engine:  # what `docker container ls` says per compose project
+        def __init__(self, projects):
+            self.projects = projects
+
+        def containers(self, project):
+            return self.projects.get(project, [])
+
+    cache = tmp_path / "cache"
+    (cache / "production").mkdir(parents=True)
+    (cache / "production" / ".blue.json").write_text('{"tag": "v1.1.0"}')
+    assert _task_prune._colours_run(Engine({"production-blue": ["c1"]}), str(cache), "production") == {"v1.1.0": ["the blue colour"]}
+    with pytest.raises(ConductorError, match="the green colour has containers but no record of the release"):
+        _task_prune._colours_run(Engine({"production-green": ["c2"]}), str(cache), "production")
+    (cache / "production" / ".green.json").write_text('["not", "a", "record"]')
+    with pytest.raises(ConductorError, match="is not a JSON object: which release it runs is unknown, so nothing is pruned"):
+        _task_prune._colours_run(Engine({}), str(cache), "production")
