@@ -88,6 +88,15 @@ class HAProxy:
             raise ConductorError(f"HAProxy backend {self.backend} has no servers, or the runtime API said: {out.strip()[:200]}")
         return servers
 
+    def sessions(self) -> dict[str, int]:
+        """Each server's current sessions (``show stat``'s scur), to tell when a drained server has finished its requests."""
+        rows = [line.split(",") for line in self.command("show stat").splitlines() if line and not line.startswith("#")]
+        found = {row[1]: int(row[4]) for row in rows if len(row) > 4 and row[0] == self.backend and row[1] not in ("FRONTEND", "BACKEND")
+                 and row[4].isdigit()}
+        if not found:
+            raise ConductorError(f"HAProxy's 'show stat' has no server of backend {self.backend}")
+        return found
+
     def states(self) -> dict[str, str]:
         return {server.name: server.state for server in self.servers()}
 
@@ -97,14 +106,18 @@ class HAProxy:
         servers = self.servers()
         observation = Observation(config_servers={colour: sorted(s.address for s in servers if s.colour == colour) for colour in COLOURS})
         ready = {s.colour for s in servers if s.state == "ready"}
-        mixed = [colour for colour in COLOURS if len({s.state for s in servers if s.colour == colour}) > 1]
-        if mixed or len(ready) > 1 or "" in ready:
+        # servers of the live colour drained or in maintenance while the rest of it serves: out of rotation (proxy_drain)
+        mixed = [colour for colour in COLOURS if len({s.state for s in servers if s.colour == colour}) > 1 and colour not in ready]
+        idle_up = [s for s in servers if s.colour not in ready and s.state != "maint"]
+        if mixed or idle_up or len(ready) > 1 or "" in ready:
             observation.config_problem = (f"HAProxy backend {self.backend} has servers of more than one colour, or of no colour, ready: "
                                           + ", ".join(f"{s.name} {s.state}" for s in servers))
         elif ready:
             observation.config_colour = ready.pop()
             live = [s.address for s in servers if s.state == "ready"]
-            observation.config_exact, observation.config_unknown = fit(live, observation.config_colour, colour_servers or {})
+            observation.config_drained = sorted(s.address for s in servers if s.colour == observation.config_colour and s.state != "ready")
+            observation.config_exact, observation.config_unknown = fit(live + observation.config_drained, observation.config_colour,
+                                                                       colour_servers or {})
         return observation
 
     def live_colour(self) -> str:

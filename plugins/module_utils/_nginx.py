@@ -24,6 +24,9 @@ _TICK_SLACK = 0.02
 # beside the include: the sha256 of the include nginx last loaded through proxy_flip (not a .conf: no glob includes it)
 LOADED_SUFFIX = ".maestro-loaded"
 _HEADER_RE = re.compile(r"^# maestro.conductor proxy_flip: colour=(\w+)", re.M)
+# the rest of the header: the tag the colour runs, and the servers of the colour drained (proxy_drain) when any are
+_HEADER_TAG_RE = re.compile(r"^# maestro.conductor proxy_flip: colour=\w+ tag=(\S+)", re.M)
+_HEADER_DRAINED_RE = re.compile(r"^# maestro.conductor proxy_flip: colour=\w+ tag=\S+ drained=(\S+)", re.M)
 _SERVER_RE = re.compile(r"\bserver\s+([^\s;]+)")
 
 
@@ -68,14 +71,17 @@ class Nginx:
     config: str
     binary: str = "nginx"
 
-    def render(self, colour: str, servers: list[str], tag: str) -> str:
-        """The include for ``colour``; every value in it is checked first, so that none can add configuration."""
+    def render(self, colour: str, servers: list[str], tag: str, drained: list[str] | None = None) -> str:
+        """The include for ``colour``; every value in it is checked first, so that none can add configuration. ``drained``:
+        servers of the colour left out on purpose (named in the header, so that a reader knows they are out of rotation)."""
         validate_colour(colour)
         validate_name(self.upstream, "upstream name")
         validate_servers(servers)
+        if drained:
+            validate_servers(drained, "drained servers")
         if tag:
             validate_tag_name(tag)
-        lines = [f"# maestro.conductor proxy_flip: colour={colour} tag={tag or '-'}",
+        lines = [f"# maestro.conductor proxy_flip: colour={colour} tag={tag or '-'}" + (f" drained={','.join(drained)}" if drained else ""),
                  "# Managed file: maestro.conductor.proxy_flip rewrites it on every flip.",
                  f"upstream {self.upstream} {{"]
         lines += [f"    server {server};" for server in servers]
@@ -93,6 +99,17 @@ class Nginx:
 
     def live_colour(self) -> str:
         return self.current()[1]
+
+    def header(self) -> tuple[str, str, list[str]]:
+        """The colour, tag ('' for none) and drained servers the include's header names."""
+        text, colour = self.current()
+        tag = _HEADER_TAG_RE.search(text or "")
+        drained = _HEADER_DRAINED_RE.search(text or "")
+        return colour, (tag.group(1) if tag and tag.group(1) != "-" else ""), (drained.group(1).split(",") if drained else [])
+
+    def listed(self) -> list[str]:
+        """The servers the include sends traffic to."""
+        return _SERVER_RE.findall(self.current()[0] or "")
 
     def _run(self, *args: str) -> subprocess.CompletedProcess:
         binary = shutil.which(self.binary) or self.binary
@@ -120,6 +137,13 @@ class Nginx:
         except (OSError, ValueError) as exc:
             raise ConductorError(f"nginx is not running (no master pid in {pid_file}): start it before flipping traffic") from exc
 
+    def old_workers(self) -> list[int]:
+        """Workers of an earlier configuration still finishing their requests ("shutting down")."""
+        try:
+            return [pid for pid, _started in _children(self._master_pid()) if not _accepting(pid)]
+        except (ConductorError, OSError, ValueError):
+            return []
+
     def loaded_since(self) -> float | None:
         """When nginx last loaded its configuration (its newest accepting worker started), or None when unknown."""
         try:
@@ -141,8 +165,10 @@ class Nginx:
                                           f"({', '.join(others)})")
         elif not header and by_servers:
             observation.config_colour, observation.config_source = by_servers, "servers"  # an include written by hand
+        observation.config_drained = self.header()[2] if header and not others else []
         if observation.config_colour:
-            observation.config_exact, observation.config_unknown = fit(servers, observation.config_colour, colour_servers)
+            observation.config_exact, observation.config_unknown = fit(servers + observation.config_drained, observation.config_colour,
+                                                                       colour_servers)
         elif servers and colour_servers:
             observation.config_unknown = [s for s in servers if all(fit([s], c, colour_servers)[1] for c in colour_servers)]
         observation.config_loaded = self.loaded(text)
@@ -201,10 +227,11 @@ class Nginx:
 
 
 def flip_nginx(proxy: Nginx, colour: str, servers: list[str], tag: str = "", confirm_url: str = "", commit: str = "",
-               confirm_timeout: float = 30.0, check_mode: bool = False, fence: Callable[[], object] | None = None) -> FlipResult:
+               confirm_timeout: float = 30.0, check_mode: bool = False, fence: Callable[[], object] | None = None,
+               drained: list[str] | None = None) -> FlipResult:
     """Flip ``proxy`` to ``colour``; ``fence`` is called right before the first change (it raises when the run may not
-    change anything any more)."""
-    wanted = proxy.render(colour, servers, tag)
+    change anything any more); ``drained``: servers of the colour left out of ``servers`` on purpose (proxy_drain)."""
+    wanted = proxy.render(colour, servers, tag, drained)
     previous, previous_colour = proxy.current()
     # a file nginx never loaded (a run died between writing and reloading): reload it even when it already says
     # so, and never reload it again to undo

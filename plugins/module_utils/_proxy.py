@@ -143,6 +143,8 @@ class Observation:
     # nginx: whether nginx loaded the include as it is now (None: cannot tell)
     config_loaded: bool | None = True
     config_servers: dict = field(default_factory=dict)
+    # servers of the live colour out of rotation on purpose (proxy_drain): known, not serving
+    config_drained: list = field(default_factory=list)
     serving_status: int = 0
     serving_commit: str = ""
     serving_tag: str = ""

@@ -177,6 +177,9 @@ def _served(verdict: Verdict, observed: dict, verified_commit: str) -> None:
             verdict.findings.append(Finding("served", f"what proxy {name} serves is unknown: {proxy['error']}"))
         elif not served:
             verdict.findings.append(Finding("served", f"what proxy {name} serves is unknown (no answer naming a commit)"))
+        if proxy.get("drained") and not proxy.get("error"):
+            verdict.findings.append(Finding("served", f"proxy {name} keeps {', '.join(proxy['drained'])} out of rotation (drained): the "
+                                                      "app host is unproven since; make security-updates or a deploy proves it and puts it back"))
         else:
             for commit, whose in ((verdict.commit, f"the ledger's live {verdict.live} is"), (verified_commit, "verification found")):
                 if commit and served != commit:
@@ -341,7 +344,7 @@ def proxy_observation(result: dict) -> dict:
             elif not colour:
                 error = f"proxy {name} sends traffic to neither colour"
     return {"proxy": name, "colour": colour if not error else "", "commit": result.get("serving_commit", "") if not error else "",
-            "error": error}
+            "error": error, "drained": list((result.get("observation") or {}).get("config_drained") or [])}
 
 
 def host_observation(entry: dict) -> dict:
