@@ -66,6 +66,8 @@ help:
 	@echo "make retention                     the audit window kept: the release store, the ledger, GitHub Actions' retention"
 	@echo "make retention-set                 ... with GitHub Actions' artifact and log retention set to the audit window first"
 	@echo "make prune-releases [TAGS=a,b]     remove releases nothing holds (evidence archived first); --check says why each stays"
+	@echo "make security-updates              app hosts in batches: out of rotation, security updates, reboot if required, the live"
+	@echo "                                   release restarted and proven on the host, back in rotation; a red host stays out"
 	@echo "make schedules                     the schedules as systemd timers [SCHEDULES_STATE=absent]"
 	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
@@ -164,6 +166,12 @@ retention-set: setup
 .PHONY: prune-releases
 prune-releases: setup
 	$(playbook) playbooks/prune_releases.yml -e $(call extra_vars,prune_tags=TAGS)
+
+# security updates host by host (docs/maintenance.md): each batch out of rotation, updated, rebooted when required, the live
+# release restarted and proven on it, put back; PLAYBOOK_ARGS="--check --diff" says what would be applied
+.PHONY: security-updates
+security-updates: setup
+	$(playbook) playbooks/security_updates.yml
 
 # the schedules as systemd timers (docs/maintenance.md); SCHEDULES_STATE=absent removes them
 .PHONY: schedules

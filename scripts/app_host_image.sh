@@ -9,7 +9,7 @@ set -euo pipefail
 
 IMAGE="${APP_HOST_IMAGE:-maestro-app-host:bookworm}"
 BASE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"
-RECIPE=5
+RECIPE=6
 COMPOSE=/usr/local/lib/docker/cli-plugins/docker-compose
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
@@ -36,8 +36,9 @@ cat >"$CONTEXT/maestro-app-host" <<'EOF'
 # engines never share cgroups), then sshd as every test host starts it.
 set -eu
 name="${APP_HOST_NAME:-$(hostname)}"
-# left by a stopped container that is started again: nothing else runs here yet
-rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+# left by a stopped container that is started again (its reboot): nothing else runs here yet; /run is emptied at boot on
+# a real host (a tmpfs), and with it the flag that a reboot is required
+rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid /run/reboot-required /run/reboot-required.pkgs
 dockerd --data-root /var/lib/docker --cgroup-parent "maestro-$name" >/var/log/dockerd.log 2>&1 &
 exec /usr/local/sbin/start-sshd
 EOF

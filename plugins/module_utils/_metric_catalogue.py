@@ -18,11 +18,12 @@ PREFIX = "maestro_"
 
 # the procedures that write metrics; each writes its own file (textfile) or group (Pushgateway) an environment.
 # deploy and rollback are one writer, the switch, since both set the environment's last time to green
-WRITERS = ("watch", "verify", "switch", "drill", "daily", "weekly", "retention", "prune")
+WRITERS = ("watch", "verify", "switch", "drill", "daily", "weekly", "retention", "prune", "security")
 # the procedures that verify: the label that keeps their verification series apart
 SOURCES = ("watch", "verify", "deploy", "rollback", "drill", "daily")
 RESULTS = ("pass", "fail")
 PRUNE_STATES = ("kept", "removed")
+SECURITY_HOST_STATES = ("green", "red", "not_run")
 DRIFT_KINDS = ("tag_moved", "tag_deleted", "tag_recreated", "branch", "running", "unknown")
 # the watch's checks, as its findings name them
 CHECKS = ("live", "served", "verify", "hosts", "availability", "evidence", "rollback_target", "drift", "ci")
@@ -106,4 +107,12 @@ SPECS = {spec.name: spec for spec in (
     Spec("maestro_prune_releases", "gauge", "The releases the last prune kept and removed.", ("environment", "state"),
          (("state", PRUNE_STATES),)),
     Spec("maestro_prune_removed_releases_total", "counter", "Releases pruned from the store (their proof archived first)."),
+    Spec("maestro_security_update_ok", "gauge",
+         "1 when the last make security-updates proved the live release on every app host after its updates, else 0."),
+    Spec("maestro_security_update_last_run_timestamp_seconds", "gauge", "When make security-updates last ran to the end, green or red."),
+    Spec("maestro_security_update_duration_seconds", "gauge", "How long the last make security-updates took, from its plan to its verdict."),
+    Spec("maestro_security_update_hosts", "gauge", "The app hosts of the last make security-updates, by state (red ones stay out of rotation).",
+         ("environment", "state"), (("state", SECURITY_HOST_STATES),)),
+    Spec("maestro_security_update_runs_total", "counter", "Runs of make security-updates, by result.", ("environment", "result"),
+         (("result", RESULTS),)),
 )}

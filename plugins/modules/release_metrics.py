@@ -65,7 +65,7 @@ options:
     description: The procedure whose metrics these are. Each writer has its own textfile and its own Pushgateway group.
     type: str
     required: true
-    choices: [watch, verify, switch, drill, daily, weekly, retention, prune]
+    choices: [watch, verify, switch, drill, daily, weekly, retention, prune, security]
   environment:
     description: The environment the metrics are about; the writer puts it in every series' C(environment) label.
     type: str

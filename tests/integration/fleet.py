@@ -85,12 +85,14 @@ class AppHost:
                     "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "root@127.0.0.1", *command, check=check, timeout=30)
 
 
-def _start(name: str, prefix: str, key: Path, inner_ports: dict[str, int]) -> AppHost:
-    published = [arg for port in (22, *inner_ports.values()) for arg in ("-p", f"127.0.0.1::{port}")]
+def _start(name: str, prefix: str, key: Path, inner_ports: dict[str, int], ports_from: int = 0, restart: str = "") -> AppHost:
+    # ports docker picks change when the container restarts; a host that reboots (restart) keeps fixed ones
+    inner = (22, *inner_ports.values())
+    published = [arg for n, port in enumerate(inner) for arg in ("-p", f"127.0.0.1:{ports_from + n if ports_from else ''}:{port}")]
     public_key = Path(f"{key}.pub").read_text().strip()
     container = _run("docker", "run", "-d", "--name", name, "--hostname", name, "--label", LABEL, "--label", f"{PREFIX_LABEL}={prefix}",
                      *NESTED_DOCKER, "-e", f"AUTHORIZED_KEY={public_key}", "-e", f"APP_HOST_NAME={name}", *published,
-                     IMAGE).stdout.strip()
+                     *(["--restart", restart] if restart else []), IMAGE).stdout.strip()
     inspected = _run("docker", "inspect", "--format",
                      '{{.NetworkSettings.IPAddress}}{{range $p, $b := .NetworkSettings.Ports}} {{$p}}={{(index $b 0).HostPort}}{{end}}',
                      name).stdout.split()
@@ -128,17 +130,23 @@ def _wait_ready(host: AppHost, key: Path) -> None:
                        f"--- container log (sshd) ---\n{container_log.stdout}{container_log.stderr}")
 
 
-def start_app_hosts(prefix: str, count: int, key: Path, inner_ports: dict[str, int] | None = None) -> list[AppHost]:
+def start_app_hosts(prefix: str, count: int, key: Path, inner_ports: dict[str, int] | None = None, ports_from: int = 0,
+                    restart: str = "") -> list[AppHost]:
     """Start ``<prefix>-app1`` ... ``<prefix>-app<count>`` in parallel and wait until each is ready.
 
     Leftovers of the same prefix (a run that was killed) are removed first; if any host fails to come up,
     all of them are removed before the error is raised, so a failed fixture leaves nothing running.
+    ``ports_from``: publish sshd and the colour ports of host n on fixed ports from ``ports_from + 3 * (n - 1)`` (a host that
+    restarts keeps them); ``restart``: docker's restart policy (``always``: a host whose PID 1 ends, as ``reboot`` ends it,
+    comes back, its disk as it was).
     """
     ensure_image()
     cleanup(prefix)
     names = [f"{prefix}-app{index}" for index in range(1, count + 1)]
+    width = 1 + len(inner_ports or INNER_PORTS)
     with ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(_start, name, prefix, key, dict(inner_ports or INNER_PORTS)) for name in names]
+        futures = [pool.submit(_start, name, prefix, key, dict(inner_ports or INNER_PORTS), ports_from + width * n if ports_from else 0,
+                               restart) for n, name in enumerate(names)]
         errors = [future.exception() for future in futures]
     if any(errors):
         cleanup(prefix)

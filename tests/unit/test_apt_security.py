@@ -7,16 +7,15 @@ import calendar
 import hashlib
 import json
 import re
-import subprocess
 import time
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _apt_security
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.modules import security_updates
+from tests.apt_repo import repository
 from tests.unit.test_modules import run
 
 STATUS = """Package: {name}
@@ -27,45 +26,6 @@ Maintainer: Test <test@test.invalid>
 Description: a package the test installed
 
 """
-
-
-def deb(directory: Path, name: str, version: str) -> Path:
-    tree = directory / f"{name}-{version}"
-    (tree / "DEBIAN").mkdir(parents=True)
-    (tree / "DEBIAN" / "control").write_text(f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
-                                             f"Maintainer: Test <test@test.invalid>\nDescription: {name}\n")
-    out = directory / f"{name}_{version}_all.deb"
-    subprocess.run(["dpkg-deb", "--build", str(tree), str(out)], check=True, capture_output=True)
-    return out
-
-
-def repository(root: Path, suite: str, packages: list[tuple[str, str]]) -> str:
-    """A file: repository of ``suite`` holding ``packages`` (name, version); its source line."""
-    pool = root / "pool"
-    pool.mkdir(parents=True)
-    entries = []
-    for name, version in packages:
-        built = deb(pool, name, version)
-        data = built.read_bytes()
-        entries.append(f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: Test <test@test.invalid>\n"
-                       f"Filename: pool/{built.name}\nSize: {len(data)}\nSHA256: {hashlib.sha256(data).hexdigest()}\n"
-                       f"Description: {name}\n")
-    index = root / "dists" / suite / "main" / "binary-amd64"
-    index.mkdir(parents=True)
-    (index / "Packages").write_text("\n".join(entries))
-    listed = (index / "Packages").read_bytes()
-    (root / "dists" / suite / "Release").write_text(textwrap.dedent(f"""\
-        Origin: Debian
-        Label: Debian-Security
-        Suite: {suite}
-        Codename: {suite}
-        Date: Sat, 28 Nov 2026 00:00:00 UTC
-        Architectures: amd64
-        Components: main
-        SHA256:
-         {hashlib.sha256(listed).hexdigest()} {len(listed)} main/binary-amd64/Packages
-        """))
-    return f"deb [trusted=yes] file:{root} {suite} main"
 
 
 @pytest.fixture
