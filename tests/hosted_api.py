@@ -12,6 +12,10 @@ ci_watch modules use, with their status codes and the shape of their answers:
   (GET list, GET one, POST 201, DELETE 204), ``PRIVATE-TOKEN``. Protecting a name protected already
   answers 422 ``{"message": ["Name has already been taken"]}``; an access level other than 0, 30
   and 40 answers 400 ``{"error": "... does not have a valid value"}``.
+- GitLab CI, read only: a pipeline, ``/api/v4/projects/{id or path}/pipelines/{pipeline_id}`` (404 when unknown), and its
+  jobs, ``.../jobs`` (paged by ``page`` and ``per_page``, default 20), each with ``artifacts_expire_at`` (null: kept until
+  deleted) and its ``artifacts`` (``file_type`` ``archive`` for a job's artifacts archive, ``trace`` for its log); the
+  project itself, ``/api/v4/projects/{id or path}``.
 - Gitea: tag protections, ``/api/v1/repos/{owner}/{repo}/tag_protections[/{id}]`` (GET list,
   GET one, POST 201, PATCH 200, DELETE 204), ``Authorization: token``; organizations, ``/api/v1/orgs/{org}``
   (200, or 404 for a user). As Gitea does: a second protection for a pattern answers 403 "Tag
@@ -33,6 +37,12 @@ ci_watch modules use, with their status codes and the shape of their answers:
   and of an organization, ``/organizations/{org}/actions/permissions/artifact-and-log-retention``: GET answers ``{"days",
   "maximum_allowed_days"}`` (90 and 400 unless a test sets them), PUT ``{"days"}`` answers 204, a value past the maximum 422,
   and an organization that holds its repositories' setting (``retention_held``) 409 for a repository's PUT.
+- GitHub's Dependabot alerts, read only: ``/repos/{owner}/{repo}/dependabot/alerts`` (``state`` filter, a comma-separated
+  list; ``per_page`` at most 100; paged by cursor, as GitHub documents it: the ``Link`` header's ``rel="next"`` carries
+  ``after``, and a deprecated ``page`` answers 400), each alert with ``number``, ``state``, ``dependency.package``
+  (``ecosystem``, ``name``), ``security_advisory`` (``ghsa_id``, ``severity``, ``summary``), ``security_vulnerability``
+  (``severity``), ``html_url`` and ``created_at``. ``dependabot_disabled`` makes it answer 403 "Dependabot alerts are
+  disabled for this repository.", as GitHub does.
 - GitHub's lists take ``per_page`` (at most 100, default 30) and ``page``. Every GitHub answer carries the primary rate
   limit's headers (``x-ratelimit-limit``, ``-remaining``, ``-used``, ``-reset``, ``-resource``); when ``rate_limit``
   requests have been made it answers 403 with ``x-ratelimit-remaining: 0``, as GitHub does; ``secondary_limit`` (a
@@ -82,6 +92,9 @@ class HostedApi:
         self.releases: dict[str, dict] = {}  # GitHub Releases, by tag
         self.retention: dict[str, dict] = {}  # "repository/owner/name" or "organization/login": {days, maximum_allowed_days}
         self.retention_held = False
+        self.dependabot: list[dict] = []  # GitHub's Dependabot alerts of every repository, oldest first
+        self.dependabot_disabled = False
+        self.pipelines: dict[int, list[dict]] = {}  # GitLab pipelines' jobs, by pipeline id
         self.embedded_asset_limit: int | None = None
         self.rate_limit, self.rate_used, self.rate_reset = 5000, 0, int(time.time()) + 3600
         self.secondary_limit: tuple[int, int] = (0, 0)  # (403 or 429, retry-after seconds); (0, 0): none
@@ -214,6 +227,8 @@ class HostedApi:
             return self._github_actions(segments[4:], query)
         if segments[3] == "releases":
             return self._github_releases(segments[4:], query)
+        if segments[3:] == ["dependabot", "alerts"]:
+            return self._github_dependabot(repository, query)
         if segments[3] != "rulesets":
             return self._github_error(404, "Not Found")
         if len(segments) == 4:
@@ -251,6 +266,32 @@ class HostedApi:
                 del self.rulesets[ident]
             return 204, None
         return self._github_error(404, "Not Found")
+
+    def _github_dependabot(self, repository: str, query: dict):
+        if self.dependabot_disabled:
+            return self._github_error(403, "Dependabot alerts are disabled for this repository.")
+        if "page" in query:
+            return self._github_error(400, "Pagination using the `page` parameter is not supported; use the cursor in the Link header.")
+        states = set(query.get("state", "auto_dismissed,dismissed,fixed,open").split(","))
+        alerts = [alert for alert in reversed(self.dependabot) if alert["state"] in states]  # newest first
+        size = min(int(query.get("per_page", 30)), 100)
+        start = int(query.get("after", "0") or 0)
+        page = alerts[start:start + size]
+        headers = {}
+        if start + size < len(alerts):
+            headers["Link"] = (f'<{self.url}/repos/{repository}/dependabot/alerts?per_page={size}&state={query.get("state", "")}'
+                               f'&after={start + size}>; rel="next"')
+        return 200, page, headers
+
+    def add_dependabot_alert(self, severity: str, package: str, state: str = "open") -> dict:
+        number = len(self.dependabot) + 1
+        alert = {"number": number, "state": state, "dependency": {"package": {"ecosystem": "pip", "name": package}},
+                 "security_advisory": {"ghsa_id": f"GHSA-test-{number:04d}-xxxx", "severity": severity,
+                                       "summary": f"a {severity} advisory for {package}"},
+                 "security_vulnerability": {"severity": severity, "package": {"ecosystem": "pip", "name": package}},
+                 "html_url": f"https://github.com/acme/app/security/dependabot/{number}", "created_at": "2026-11-20T10:00:00Z"}
+        self.dependabot.append(alert)
+        return alert
 
     RETENTION_PATH = ["actions", "permissions", "artifact-and-log-retention"]
 
@@ -406,6 +447,11 @@ class HostedApi:
         denied = self._auth(headers.get("PRIVATE-TOKEN", ""), method, {401: "401 Unauthorized", 403: "403 Forbidden"})
         if denied:
             return denied
+        if len(segments) >= 2 and segments[0] == "projects" and urllib.parse.unquote(segments[1]) in self.repositories:
+            if len(segments) == 2:
+                return 200, {"id": 4242, "path_with_namespace": urllib.parse.unquote(segments[1])}
+            if segments[2] == "pipelines":
+                return self._gitlab_pipelines(segments[3:], query)
         if len(segments) < 3 or segments[0] != "projects" or segments[2] != "protected_tags" \
                 or urllib.parse.unquote(segments[1]) not in self.repositories:
             return 404, {"message": "404 Project Not Found"}
@@ -425,6 +471,27 @@ class HostedApi:
                 del self.protected_tags[name]
             return 204, None
         return 405, {"message": "405 Method Not Allowed"}
+
+    def _gitlab_pipelines(self, segments: list[str], query: dict):
+        pipeline = int(segments[0]) if segments and segments[0].isdigit() else -1
+        if pipeline not in self.pipelines:
+            return 404, {"message": "404 Not found"}
+        if len(segments) == 1:
+            return 200, {"id": pipeline, "status": "success", "web_url": f"https://gitlab.example/acme/app/-/pipelines/{pipeline}"}
+        if segments[1:] == ["jobs"]:
+            size, page = min(int(query.get("per_page", 20)), 100), int(query.get("page", 1))
+            return 200, self.pipelines[pipeline][(page - 1) * size:page * size]
+        return 404, {"message": "404 Not found"}
+
+    def add_pipeline(self, jobs: list[tuple[str, str | None, bool]]) -> int:
+        """A GitLab pipeline whose jobs are (name, artifacts_expire_at or None, whether it kept an artifacts archive)."""
+        pipeline = 700 + len(self.pipelines)
+        self.pipelines[pipeline] = [
+            {"id": pipeline * 100 + n, "name": name, "status": "success", "artifacts_expire_at": expires,
+             "artifacts": ([{"file_type": "archive", "size": 1000, "filename": "artifacts.zip", "file_format": "zip"}] if archive else [])
+             + [{"file_type": "trace", "size": 200, "filename": "job.log", "file_format": None}]}
+            for n, (name, expires, archive) in enumerate(jobs)]
+        return pipeline
 
     def _gitlab_protect(self, body: dict):
         name = body.get("name", "")

@@ -135,6 +135,7 @@ class Client:
         self.requests_made = 0
         self._context = None  # made at the first request, then kept
         self.rate_limit_remaining: int | None = None  # x-ratelimit-remaining of the last answer that carried it
+        self.last_link = ""  # the Link header of the last answer (cursor pagination)
 
     def _mask(self, text: str) -> str:
         return text.replace(self._token, "********") if self._token else text
@@ -170,6 +171,7 @@ class Client:
                                       timeout=self.timeout, follow_redirects="none", use_netrc=False, use_proxy=self._use_proxy,
                                       unredirected_headers=[self.service.auth_header], context=self._context)
             self._note_remaining(getattr(response, "headers", None))
+            self.last_link = str((getattr(response, "headers", None) or {}).get("Link") or "")
             raw = response.read(_MAX_BODY + 1)
         except HTTPError as exc:
             self._note_remaining(exc.headers)
@@ -228,6 +230,22 @@ class Client:
             previous = answer
         raise ApiError(f"{self.service.name} API GET {path}: more than {_MAX_PAGES * _PER_PAGE} items")
 
+    def list_cursor(self, path: str, query: dict | None = None, max_pages: int = _MAX_PAGES) -> Listing:
+        """Every item of a list paged by cursor (GitHub's ``after``, named in the Link header's ``rel="next"``), up to
+        ``max_pages``; ``complete`` is False when the bound ended it first. Only the cursor is taken from the link: the next
+        request goes to the same path, never to a URL the server named."""
+        listing, cursor = Listing(), ""
+        for _page in range(max_pages):
+            answer = self.request("GET", path, query={**(query or {}), "per_page": _PER_PAGE, **({"after": cursor} if cursor else {})})
+            if not isinstance(answer, list):
+                raise ApiError(f"{self.service.name} API GET {path}: expected a list, got {type(answer).__name__}")
+            listing.items.extend(answer)
+            cursor = next_cursor(self.last_link)
+            if not cursor or not answer:
+                return listing
+        listing.complete = False
+        return listing
+
     def list_field(self, path: str, array: str, query: dict | None = None, max_pages: int = _MAX_PAGES,
                    missing_ok: bool = False) -> Listing | None:
         """The items of an object's array field, paged (GitHub's ``{"total_count": N, "workflow_runs": [...]}``): pages of 100
@@ -252,6 +270,16 @@ class Client:
                 return listing
         listing.complete = False
         return listing
+
+
+def next_cursor(link: str) -> str:
+    """The ``after`` cursor of a Link header's ``rel="next"`` ('' when there is no next page)."""
+    for part in (link or "").split(","):
+        target, _sep, params = part.partition(";")
+        if re.search(r'\brel="?next"?', params):
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(target.strip().strip("<>")).query)
+            return (query.get("after") or [""])[0]
+    return ""
 
 
 def _header_int(headers, name: str) -> int | None:

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _api
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
+from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import DEPENDABOT_SEVERITIES
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_tag_name
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -116,7 +117,7 @@ def client(api_url: str | None, token: str, validate_certs: bool = True, timeout
 
 def watch(api: _api.Client, project: str, *, stuck_after: int = DEFAULT_STUCK_AFTER, run_id: int | None = None,
           tag: str | None = None, expected_assets=(), expected_artifacts=(), expiry_warning: int = DEFAULT_EXPIRY_WARNING,
-          max_requests: int = DEFAULT_MAX_REQUESTS, now: float | None = None) -> dict:
+          max_requests: int = DEFAULT_MAX_REQUESTS, now: float | None = None, dependabot: bool = False) -> dict:
     """Everything the watch reads from GitHub, as the module returns it. Every value is checked before the first request."""
     project = _api.owner_repo(project, "GitHub")
     _whole(stuck_after, "stuck_after", 1)
@@ -138,8 +139,14 @@ def watch(api: _api.Client, project: str, *, stuck_after: int = DEFAULT_STUCK_AF
     result = {key: value for key, value in asdict(queue).items() if key != "incomplete"}
     result.update(complete=not incomplete, incomplete=incomplete,
                   artifacts=asdict(artifacts) if artifacts is not None else None,
-                  release_assets=asdict(assets) if assets is not None else None,
-                  requests=api.requests_made, rate_limit_remaining=api.rate_limit_remaining)
+                  release_assets=asdict(assets) if assets is not None else None)
+    if dependabot:
+        # alerts that cannot be read are said, not fatal: the queue's figures stand, and the verdict reads unknown as red
+        try:
+            result["dependabot"] = asdict(read_dependabot(api, project))
+        except ConductorError as exc:
+            result["dependabot"] = {"error": str(exc)}
+    result.update(requests=api.requests_made, rate_limit_remaining=api.rate_limit_remaining)
     return result
 
 
@@ -345,6 +352,55 @@ def write_retention(api: _api.Client, where: Retention, days: int) -> Retention:
         raise ConductorError(f"GitHub answered PUT {where.path} with success but keeps {after.days} days, not {days}: "
                              "an organization or enterprise policy may hold the setting")
     return after
+
+
+# Dependabot's alerts are a security reader's: other permissions, and a 404 that may mean the alerts are off
+_DEPENDABOT_HINTS = {
+    **_HINTS,
+    403: ("the token may not read the Dependabot alerts of {project}: a fine-grained token needs the repository permission "
+          "Dependabot alerts (read), a classic one the security_events scope (repo for a private repository); or the alerts "
+          "are disabled for the repository"),
+    404: "not found: {project} does not exist, the token cannot see it, or Dependabot alerts are disabled for it",
+}
+_DEPENDABOT_PAGES = 10
+
+
+@dataclass
+class Dependabot:
+    """A repository's open Dependabot alerts: how many of each severity, and each one (number, package, severity, advisory)."""
+
+    open: int = 0
+    severities: dict = field(default_factory=lambda: {severity: 0 for severity in DEPENDABOT_SEVERITIES})
+    alerts: list = field(default_factory=list)
+    complete: bool = True
+
+
+def read_dependabot(api: _api.Client, project: str) -> Dependabot:
+    """The open Dependabot alerts of ``project`` (GitHub's list, paged by cursor). A severity GitHub does not name counts as
+    critical: unknown is never less than the worst."""
+    project = _api.owner_repo(project, "GitHub")
+    path = f"/repos/{project}/dependabot/alerts"
+    with _explained(api, project, _DEPENDABOT_HINTS):
+        listing = api.list_cursor(path, {"state": "open"}, max_pages=_DEPENDABOT_PAGES)
+    result = Dependabot(complete=listing.complete)
+    for alert in listing.items:
+        if not isinstance(alert, dict) or not isinstance(alert.get("number"), int):
+            raise ConductorError(f"GitHub API GET {path}: expected alerts, each with a number")
+        if alert.get("state", "open") != "open":
+            continue  # a server that ignores the filter: only what is open counts
+        advisory = alert.get("security_advisory") if isinstance(alert.get("security_advisory"), dict) else {}
+        vulnerability = alert.get("security_vulnerability") if isinstance(alert.get("security_vulnerability"), dict) else {}
+        package = ((alert.get("dependency") or {}).get("package") or {}) if isinstance(alert.get("dependency"), dict) else {}
+        severity = str(vulnerability.get("severity") or advisory.get("severity") or "").lower()
+        if severity not in DEPENDABOT_SEVERITIES:
+            severity = "critical"
+        result.severities[severity] += 1
+        result.alerts.append({"number": alert["number"], "severity": severity, "package": str(package.get("name") or "?")[:200],
+                              "ecosystem": str(package.get("ecosystem") or "")[:50], "advisory": str(advisory.get("ghsa_id") or "")[:50],
+                              "summary": str(advisory.get("summary") or "")[:300], "created_at": str(alert.get("created_at") or "")[:40]})
+    result.open = len(result.alerts)
+    result.alerts.sort(key=lambda a: (DEPENDABOT_SEVERITIES.index(a["severity"]), a["number"]))
+    return result
 
 
 @contextmanager

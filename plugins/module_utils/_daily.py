@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.maestro.conductor.plugins.module_utils import _watch
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
-from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import DAILY_CHECKS
+from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import DAILY_CHECKS, DEPENDABOT_SEVERITIES
 from ansible_collections.maestro.conductor.plugins.module_utils._postmortem import inert_markdown as _cell
 from ansible_collections.maestro.conductor.plugins.module_utils._watch import Finding, iso
 
@@ -94,6 +94,34 @@ def _security_findings(hosts: list[dict], limit: float) -> list[Finding]:
     return findings
 
 
+def _dependabot(observed: dict) -> dict | None:
+    """The hosted repository's open Dependabot alerts as the report keeps them; None when they are not read."""
+    if not observed.get("dependabot_checked"):
+        return None
+    ci = observed.get("ci") or {}
+    found = ci.get("dependabot") if isinstance(ci.get("dependabot"), dict) else None
+    if ci.get("failed") or found is None or found.get("error"):
+        error = (found or {}).get("error") or ci.get("msg") or "not read"
+        return {"known": False, "error": str(error), "open": 0, "severities": {}, "alerts": []}
+    return {"known": True, "error": "", "open": int(found.get("open") or 0), "severities": dict(found.get("severities") or {}),
+            "alerts": list(found.get("alerts") or [])[:50], "complete": bool(found.get("complete", True))}
+
+
+def _dependabot_findings(dependabot: dict, red: list) -> list[Finding]:
+    if not isinstance(red, list) or any(severity not in DEPENDABOT_SEVERITIES for severity in red):
+        raise ConductorError(f"dependabot_red_severities {red!r} is invalid: expected a list of {', '.join(DEPENDABOT_SEVERITIES)} "
+                             "(maestro_dependabot_red_severities)")
+    if not dependabot["known"]:
+        return [Finding("security", f"the hosted repository's Dependabot alerts are unknown ({dependabot['error']})")]
+    counted = {severity: dependabot["severities"].get(severity, 0) for severity in red}
+    if not any(counted.values()):
+        return []
+    named = [f"#{a['number']} {a['package']} ({a['severity']}, {a['advisory'] or 'no advisory id'})" for a in dependabot["alerts"]
+             if a.get("severity") in red][:5]
+    return [Finding("security", "open Dependabot alerts: " + ", ".join(f"{count} {severity}" for severity, count in counted.items() if count)
+                    + ": " + "; ".join(named))]
+
+
 def judge(observed: dict, now: float) -> Daily:
     """The verdict on one environment; ``observed`` is what the watch's observation gathers (see _watch.judge) plus
     ``target_verify`` (the rollback target's strict verification), ``started`` (epoch seconds) and ``report_paths``."""
@@ -111,6 +139,9 @@ def judge(observed: dict, now: float) -> Daily:
     if checked and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
         raise ConductorError(f"security_pending_limit {limit!r} is invalid: expected seconds above 0 (maestro_security_pending_limit)")
     daily.findings += _security_findings(hosts, float(limit))
+    dependabot = _dependabot(observed)
+    if dependabot is not None:
+        daily.findings += _dependabot_findings(dependabot, observed.get("dependabot_red_severities", ["critical", "high"]))
     daily.ok = not daily.findings
     started = observed.get("started")
     seconds = round(now - started, 3) if isinstance(started, (int, float)) and not isinstance(started, bool) else None
@@ -122,6 +153,7 @@ def judge(observed: dict, now: float) -> Daily:
                      "verification": rollback},
         "proxies": [_watch.proxy_observation(r) for r in observed.get("proxies") or []],
         "hosts": hosts,
+        "dependabot": dependabot,
         "findings": [f.as_dict() for f in daily.findings],
     }
     _metrics(daily, live, now)
@@ -144,6 +176,10 @@ def _metrics(daily: Daily, live: dict, now: float) -> None:
         if host["security"] and host["security"]["known"]:
             gauge("maestro_security_updates_pending", host["security"]["count"], host=host["host"])
             gauge("maestro_security_updates_oldest_pending_seconds", host["security"]["oldest_pending_seconds"], host=host["host"])
+    dependabot = daily.report.get("dependabot")
+    if dependabot and dependabot["known"]:
+        for severity in DEPENDABOT_SEVERITIES:
+            gauge("maestro_dependabot_alerts_open", dependabot["severities"].get(severity, 0), severity=severity)
     if daily.report["live"]["tag"]:
         gauge("maestro_verify_ok", int(live["ok"]), source=SOURCE)
         if live["ok"]:
@@ -192,6 +228,16 @@ def render_markdown(report: dict) -> str:
     for host in report.get("hosts") or []:
         cells = ["proven" if host[k]["ok"] else "RED: " + "; ".join(host[k]["problems"]) for k in ("live", "rollback")]
         lines.append(f"| {_cell(host['host'])} | {_cell(cells[0])} | {_cell(cells[1])} | {_cell(_security_cell(host.get('security')))} |")
+    dependabot = report.get("dependabot")
+    if dependabot:
+        lines += ["", "| hosted repository's open Dependabot alerts | |", "|---|---|"]
+        if not dependabot["known"]:
+            lines.append(f"| UNKNOWN | {_cell(dependabot['error'])} |")
+        else:
+            lines.append(f"| open | {dependabot['open']} ("
+                         + ", ".join(f"{dependabot['severities'].get(s, 0)} {s}" for s in DEPENDABOT_SEVERITIES) + ") |")
+            lines += [f"| #{a['number']} {_cell(a['package'])} | {_cell(a['severity'])}: {_cell(a['advisory'])} {_cell(a['summary'])} |"
+                      for a in dependabot["alerts"][:20]]
     lines += ["", "| proxy | colour | serves commit |", "|---|---|---|"]
     for proxy in report.get("proxies") or []:
         lines.append(f"| {_cell(proxy.get('proxy'))} | {_cell(proxy.get('colour') or '-')} | "

@@ -24,6 +24,8 @@ SOURCES = ("watch", "verify", "deploy", "rollback", "drill", "daily")
 RESULTS = ("pass", "fail")
 PRUNE_STATES = ("kept", "removed")
 SECURITY_HOST_STATES = ("green", "red", "not_run")
+# GitHub's Dependabot alert severities, worst first
+DEPENDABOT_SEVERITIES = ("critical", "high", "medium", "low")
 DRIFT_KINDS = ("tag_moved", "tag_deleted", "tag_recreated", "branch", "running", "unknown")
 # the watch's checks, as its findings name them
 CHECKS = ("live", "served", "verify", "hosts", "availability", "evidence", "rollback_target", "drift", "ci")
@@ -107,6 +109,8 @@ SPECS = {spec.name: spec for spec in (
     Spec("maestro_prune_releases", "gauge", "The releases the last prune kept and removed.", ("environment", "state"),
          (("state", PRUNE_STATES),)),
     Spec("maestro_prune_removed_releases_total", "counter", "Releases pruned from the store (their proof archived first)."),
+    Spec("maestro_dependabot_alerts_open", "gauge", "The hosted repository's open Dependabot alerts, by severity, as the daily verification read them.",
+         ("environment", "severity"), (("severity", DEPENDABOT_SEVERITIES),)),
     Spec("maestro_security_update_ok", "gauge",
          "1 when the last make security-updates proved the live release on every app host after its updates, else 0."),
     Spec("maestro_security_update_last_run_timestamp_seconds", "gauge", "When make security-updates last ran to the end, green or red."),

@@ -83,6 +83,13 @@ options:
     description: With O(tag), asset names that must all be uploaded.
     type: list
     elements: str
+  dependabot:
+    description:
+      - Also read the repository's open Dependabot alerts (the token then needs the repository permission Dependabot alerts,
+        read, or the C(security_events) scope). Alerts that cannot be read are returned as RV(dependabot.error), never fail
+        the task.
+    type: bool
+    default: false
   max_requests:
     description:
       - The most API requests one run makes for the queued jobs. The run lists, the artifacts and the release are always
@@ -234,6 +241,27 @@ release_assets:
       description: Why they are not available, or an upload that has not finished, one line each.
       type: list
       elements: str
+dependabot:
+  description: With O(dependabot), the repository's open Dependabot alerts.
+  returned: when O(dependabot) is true
+  type: dict
+  contains:
+    open:
+      description: Open alerts.
+      type: int
+    severities:
+      description: Open alerts by severity (C(critical), C(high), C(medium), C(low)); a severity not named counts as critical.
+      type: dict
+    alerts:
+      description: Each open alert, worst first - C(number), C(severity), C(package), C(ecosystem), C(advisory) (its GHSA id), C(summary), C(created_at).
+      type: list
+      elements: dict
+    complete:
+      description: Whether every page was read.
+      type: bool
+    error:
+      description: Why the alerts could not be read (then nothing else is returned in it).
+      type: str
 requests:
   description: API requests made.
   returned: success
@@ -263,6 +291,7 @@ def main() -> None:
             "tag": {"type": "str"},
             "expected_assets": {"type": "list", "elements": "str"},
             "max_requests": {"type": "int", "default": _ci_github.DEFAULT_MAX_REQUESTS},
+            "dependabot": {"type": "bool", "default": False},
             "validate_certs": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 30},
         },
@@ -274,7 +303,8 @@ def main() -> None:
         api = _ci_github.client(params["api_url"], params["token"] or "", params["validate_certs"], params["timeout"])
         result = _ci_github.watch(api, params["project"], stuck_after=params["stuck_after"], run_id=params["run_id"], tag=params["tag"],
                                   expected_assets=params["expected_assets"] or [], expected_artifacts=params["expected_artifacts"] or [],
-                                  expiry_warning=params["expiry_warning"], max_requests=params["max_requests"])
+                                  expiry_warning=params["expiry_warning"], max_requests=params["max_requests"],
+                                  dependabot=params["dependabot"])
     except ConductorError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)

@@ -249,10 +249,10 @@ def test_make_status_shows_the_environment(stack):
 
 # ---------------------------------------------------------------------------------------------- the daily verification
 
-def daily(env: Env, *args: str) -> subprocess.CompletedProcess:
+def daily(env: Env, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     """make daily-verify, as an operator (or the daily timer) runs it."""
-    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "daily-verify", *args], env=env.env(), capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "daily-verify", *args], env=env.env(**(env_extra or {})),
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 def flip_first_byte(path: Path) -> bytes:
@@ -283,6 +283,30 @@ def test_the_daily_verification_is_green_and_reports_records_and_measures_it_and
     wait_for("the daily verification's verdict in Prometheus", lambda: value(f'maestro_daily_verify_ok{{environment="{ENVIRONMENT}"}}') == 1)
     wait_for("the never-ran alert resolved", lambda: not firing("MaestroDailyVerificationNeverRan"))
     assert not firing("MaestroDailyVerificationFailed")
+
+
+def test_open_dependabot_alerts_of_the_hosted_repository_are_in_the_daily_report_and_in_prometheus(stack):
+    """GitHub cannot be reached from here: tests/hosted_api.py stands in for its Dependabot alerts (paged by cursor)."""
+    github = HostedApi()
+    try:
+        github.add_dependabot_alert("critical", "urllib3")
+        github.add_dependabot_alert("low", "idna")
+        hosted = f"-e maestro_ci_project=acme/app -e maestro_ci_api_url={github.url}"
+        done = daily(stack, f"PLAYBOOK_ARGS={hosted}", env_extra={"MAESTRO_CI_TOKEN": READER})
+        text = out(done)
+        assert done.returncode != 0 and "open Dependabot alerts: 1 critical: #1 urllib3 (critical, GHSA-test-0001-xxxx)" in text, text[-3000:]
+        assert READER not in text
+        report = json.loads(sorted((stack.root / "reports" / ENVIRONMENT).glob("daily-verify-*.json"))[-1].read_text())
+        assert report["dependabot"]["severities"] == {"critical": 1, "high": 0, "medium": 0, "low": 1}
+        wait_for("the open alerts in Prometheus",
+                 lambda: value(f'maestro_dependabot_alerts_open{{environment="{ENVIRONMENT}",severity="critical"}}') == 1)
+        github.dependabot_disabled = True
+        unknown = daily(stack, f"PLAYBOOK_ARGS={hosted}", env_extra={"MAESTRO_CI_TOKEN": READER})
+        assert unknown.returncode != 0 and "Dependabot alerts are unknown" in out(unknown) and "are disabled for this repository" in out(unknown)
+    finally:
+        github.stop()
+    # without a hosted repository (the demo's own inventory), the daily verification is green again
+    assert daily(stack).returncode == 0
 
 
 def test_copies_changed_to_the_same_size_and_a_tampered_rollback_target_turn_the_daily_verification_red_naming_each(stack):

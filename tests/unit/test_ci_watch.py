@@ -404,3 +404,34 @@ def test_bad_input_is_named_and_nothing_is_sent(api, extra, words, monkeypatch):
 def test_the_client_for_tag_protection_still_names_its_own_variable():
     with pytest.raises(ConductorError, match="set MAESTRO_TAG_PROTECTION_TOKEN"):
         _api.Client(_api.GITHUB, "https://api.github.com", "")
+
+
+def test_open_dependabot_alerts_are_read_by_cursor_and_counted_by_severity(api):
+    """GitHub pages Dependabot alerts by cursor (the Link header's next names ``after``); 230 open ones take three pages."""
+    for number in range(230):
+        api.add_dependabot_alert(("critical", "high", "medium", "low")[number % 4], f"pkg{number}")
+    api.add_dependabot_alert("critical", "fixed-one", state="fixed")
+    api.add_dependabot_alert("moderate", "odd-severity")  # a severity GitHub's list does not name: counted as the worst
+    found = watch(api, dependabot=True)["dependabot"]
+    assert found["open"] == 231 and found["complete"]
+    assert found["severities"] == {"critical": 59, "high": 58, "medium": 57, "low": 57}
+    assert found["alerts"][0]["severity"] == "critical" and all(a["package"] != "fixed-one" for a in found["alerts"])
+    cursors = [query.get("after") for query in gets(api, "/repos/acme/app/dependabot/alerts")]
+    assert cursors == [None, "100", "200"]
+    assert all(query["state"] == "open" and "page" not in query for query in gets(api, "/repos/acme/app/dependabot/alerts"))
+
+
+def test_dependabot_alerts_that_cannot_be_read_are_said_and_the_queue_still_read(api):
+    api.dependabot_disabled = True
+    result = watch(api, dependabot=True)
+    assert "Dependabot alerts are disabled" in result["dependabot"]["error"] and "Dependabot alerts (read)" in result["dependabot"]["error"]
+    assert result["queued_workflow_runs"] == 0
+    assert "dependabot" not in watch(api)
+
+
+def test_the_module_returns_the_alerts(api, monkeypatch):
+    api.add_dependabot_alert("high", "requests")
+    out = run(ci_watch, {"project": "acme/app", "api_url": api.url, "token": READER, "dependabot": True}, monkeypatch)
+    assert not out.failed and out.result["dependabot"]["severities"]["high"] == 1
+    assert out.result["dependabot"]["alerts"][0]["advisory"] == "GHSA-test-0001-xxxx"
+    assert READER not in json.dumps(out.result)

@@ -129,3 +129,31 @@ def test_the_markdown_renders_text_from_the_release_as_written():
     # every character that would make markup is escaped: the row shows the text, four cells, no link, no HTML
     assert row.count(" | ") == 3 and "&lt;img" in row and "\\](" in row and "\\`rm" in row
     assert "second line" in row  # one line per cell
+
+
+def dependabot(**severities) -> dict:
+    alerts = [{"number": n + 1, "severity": severity, "package": f"pkg{n}", "ecosystem": "pip", "advisory": f"GHSA-{n}",
+               "summary": "an advisory", "created_at": "2026-11-20T10:00:00Z"}
+              for n, severity in enumerate(s for s, count in severities.items() for _copy in range(count))]
+    counted = {s: severities.get(s, 0) for s in ("critical", "high", "medium", "low")}
+    return {"open": len(alerts), "severities": counted, "alerts": alerts, "complete": True}
+
+
+def test_open_dependabot_alerts_are_reported_measured_and_red_for_the_severities_named_or_unknown():
+    low = _daily.judge(deep(dependabot_checked=True, ci={"dependabot": dependabot(medium=2, low=1)}), NOW)
+    assert low.ok and low.report["dependabot"]["open"] == 3
+    assert gauges(low)[("maestro_dependabot_alerts_open", (("severity", "medium"),))] == 2
+    assert gauges(low)[("maestro_dependabot_alerts_open", (("severity", "critical"),))] == 0
+    assert "| open | 3 (0 critical, 0 high, 2 medium, 1 low) |" in _daily.render_markdown(low.report)
+    high = _daily.judge(deep(dependabot_checked=True, ci={"dependabot": dependabot(high=1, low=1)}), NOW)
+    assert not high.ok and [f.message for f in high.findings] == ["open Dependabot alerts: 1 high: #1 pkg0 (high, GHSA-0)"]
+    stricter = _daily.judge(deep(dependabot_checked=True, dependabot_red_severities=["critical", "high", "medium", "low"],
+                                 ci={"dependabot": dependabot(low=1)}), NOW)
+    assert not stricter.ok and "1 low" in stricter.findings[0].message
+    for unknown in ({}, {"dependabot": {"error": "GitHub API GET ...: 403 the token may not read"}}, {"failed": True, "msg": "down"}):
+        daily = _daily.judge(deep(dependabot_checked=True, ci=unknown), NOW)
+        assert not daily.ok and "Dependabot alerts are unknown" in daily.findings[0].message
+        assert not any(name == "maestro_dependabot_alerts_open" for name, _labels in gauges(daily))  # unknown is never 0
+    assert _daily.judge(deep(ci={"dependabot": dependabot(critical=4)}), NOW).ok  # not read: not judged
+    with pytest.raises(ConductorError, match="dependabot_red_severities .* is invalid"):
+        _daily.judge(deep(dependabot_checked=True, dependabot_red_severities=["severe"], ci={"dependabot": dependabot()}), NOW)
