@@ -22,6 +22,7 @@ from ansible_collections.maestro.conductor.plugins.module_utils._names import ch
 
 # a GitHub Actions run named in the evidence's ci_run: the watch asks for its artifacts
 _GITHUB_RUN_RE = re.compile(r"/actions/runs/([0-9]{1,20})(?:/|$)")
+_GITLAB_PIPELINE_RE = re.compile(r"/-/pipelines/([0-9]{1,20})(?:/|$)")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -33,7 +34,8 @@ class Availability:
     evidence_missing: list[str] = field(default_factory=list)
     artifacts: list[dict] = field(default_factory=list)
     ci_run: str = ""
-    ci_run_id: str = ""
+    ci_run_id: str = ""  # a GitHub Actions run's id, when the evidence names one
+    ci_pipeline_id: str = ""  # a GitLab pipeline's id, when the evidence names one
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -130,4 +132,6 @@ def _evidence_gaps(path: str, result: Availability) -> list[str]:
         gaps.append("evidence names no CI run")
     elif match := _GITHUB_RUN_RE.search(result.ci_run):
         result.ci_run_id = match.group(1)
+    elif match := _GITLAB_PIPELINE_RE.search(result.ci_run):
+        result.ci_pipeline_id = match.group(1)
     return gaps

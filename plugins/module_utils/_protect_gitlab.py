@@ -17,14 +17,20 @@ LEVELS = {0: "no_one", 30: "developer", 40: "maintainer"}
 _LEVELS_HELP = "0 (no one), 30 (developers) and 40 (maintainers)"
 
 
+def validate_project(project: object) -> str:
+    """A GitLab project as its API names it: the numeric id or the path (acme/app, group/sub/app)."""
+    if not isinstance(project, str) or not _PROJECT_RE.fullmatch(project) or any(p in (".", "..") for p in project.split("/")):
+        raise ConductorError(f"project {project!r} is invalid: GitLab expects the project's numeric id or its path, such as acme/app")
+    return project
+
+
 class GitLabProtectedTags(HostedBackend):
     """One protected tag per pattern. GitLab itself forbids moving a protected tag, and deleting one by
     push, to everyone (Maintainers may delete one in the UI or API): there is no per-actor exception to
     grant, so allowed_actors must be empty. Creating stays open to Developers (anyone who may push)."""
 
     def __init__(self, client: _api.Client, project: str):
-        if not isinstance(project, str) or not _PROJECT_RE.fullmatch(project) or any(p in (".", "..") for p in project.split("/")):
-            raise ConductorError(f"project {project!r} is invalid: GitLab expects the project's numeric id or its path, such as acme/app")
+        validate_project(project)
         self.client = client
         self.path = f"/projects/{_api.quote(project)}/protected_tags"
 

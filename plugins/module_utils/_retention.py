@@ -65,11 +65,15 @@ def setting_problems(window_days: int, setting: _ci_github.Retention) -> list[st
     return []
 
 
-def artifact_problems(tag: str, keep_until: float | None, artifacts: _ci_github.Artifacts) -> list[str]:
+# what each hosted CI calls the thing that built a release, and its own name
+CI_SERVICES = {"github": ("GitHub Actions run", "GitHub"), "gitlab": ("GitLab pipeline", "GitLab")}
+
+
+def artifact_problems(tag: str, keep_until: float | None, artifacts: _ci_github.Artifacts, ci_service: str = "github") -> list[str]:
     """What of the release's CI run artifacts will not be there while the release is inside the window."""
-    run = f"CI run {artifacts.run_id} of {tag}"
+    run = f"{'pipeline' if ci_service == 'gitlab' else 'CI run'} {artifacts.run_id} of {tag}"
     if not artifacts.found:
-        return [f"{run} is gone from GitHub (deleted, or removed by retention): its logs and artifacts are lost there"]
+        return [f"{run} is gone from {CI_SERVICES[ci_service][1]} (deleted, or removed by retention): its logs and artifacts are lost there"]
     problems = []
     if artifacts.expired:
         problems.append(f"{run}: {artifacts.expired} artifact(s) expired")
@@ -86,8 +90,9 @@ def artifact_problems(tag: str, keep_until: float | None, artifacts: _ci_github.
 
 
 def check_release(releases_root: str, tag: str, window_days: int, read_artifacts: Callable[[int], _ci_github.Artifacts] | None,
-                  live_at: str = "", tag_date: str = "") -> ReleaseRetention:
-    """One release: complete on the store and, with ``read_artifacts``, its CI run's artifacts kept long enough."""
+                  live_at: str = "", tag_date: str = "", ci_service: str = "github") -> ReleaseRetention:
+    """One release: complete on the store and, with ``read_artifacts``, its CI run's (GitHub) or pipeline's (GitLab)
+    artifacts kept long enough."""
     result = ReleaseRetention(tag)
     found = _availability.release_available(os.path.join(releases_root, tag), tag)
     # the release's own files; what the evidence lacks inside (no CI run named) is the weekly validation's to judge
@@ -107,17 +112,19 @@ def check_release(releases_root: str, tag: str, window_days: int, read_artifacts
         result.created, result.keep_until = _iso(created), _iso(keep_until)
     if read_artifacts is None:
         return result
-    if not found.ci_run_id:
-        result.problems.append(f"the evidence of {tag} names no GitHub Actions run ({found.ci_run or 'no CI run'}): "
+    kind, service = CI_SERVICES[ci_service]
+    run_id = found.ci_pipeline_id if ci_service == "gitlab" else found.ci_run_id
+    if not run_id:
+        result.problems.append(f"the evidence of {tag} names no {kind} ({found.ci_run or 'no CI run'}): "
                                "its hosted retention cannot be checked")
         return result
     try:
-        artifacts = read_artifacts(int(found.ci_run_id))
+        artifacts = read_artifacts(int(run_id))
     except ConductorError as exc:
-        result.problems.append(f"GitHub could not be asked about CI run {found.ci_run_id}: {exc}")
+        result.problems.append(f"{service} could not be asked about {'pipeline' if ci_service == 'gitlab' else 'CI run'} {run_id}: {exc}")
         return result
     result.artifacts = asdict(artifacts)
-    result.problems += artifact_problems(tag, keep_until, artifacts)
+    result.problems += artifact_problems(tag, keep_until, artifacts, ci_service)
     if keep_until is None:
         result.problems.append(f"when {tag} was made is unknown (no readable created in its manifest, no tag date): whether its CI "
                                "artifacts outlive the audit window cannot be said")
@@ -126,7 +133,8 @@ def check_release(releases_root: str, tag: str, window_days: int, read_artifacts
 
 def check(releases_root: str, tags: list[str], tag_dates: dict[str, str], window_days: int, *, keep: tuple[str, ...] = (),
           ledger_records: list[dict] | None = None, setting: Callable[[], _ci_github.Retention] | None = None,
-          read_artifacts: Callable[[int], _ci_github.Artifacts] | None = None, now: float | None = None) -> dict:
+          read_artifacts: Callable[[int], _ci_github.Artifacts] | None = None, now: float | None = None,
+          ci_service: str = "github") -> dict:
     """Every release inside the window (and those the ledger says went live inside it, and ``keep``), and the hosted
     setting. The result: ``ok``, ``releases``, ``red`` (tags), ``problems`` (the setting's), ``setting``, ``outside_window``."""
     problem = window_problem(window_days)
@@ -136,7 +144,10 @@ def check(releases_root: str, tags: list[str], tag_dates: dict[str, str], window
     live = went_live(ledger_records or [], now - window_days * _DAY)
     inside, outside = _weekly.in_window(releases_root, tags, window_days, now, tuple(keep) + tuple(live), tag_dates)
     inside += [tag for tag in (*keep, *live) if tag not in inside]
-    releases = [check_release(releases_root, tag, window_days, read_artifacts, live.get(tag, ""), tag_dates.get(tag, "")) for tag in inside]
+    if ci_service not in CI_SERVICES:
+        raise ConductorError(f"ci_service {ci_service!r} is invalid: expected github or gitlab")
+    releases = [check_release(releases_root, tag, window_days, read_artifacts, live.get(tag, ""), tag_dates.get(tag, ""), ci_service)
+                for tag in inside]
     problems, found = [], None
     if setting is not None:
         try:

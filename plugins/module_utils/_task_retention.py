@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _api, _ci_github, _retention, _weekly
+from ansible_collections.maestro.conductor.plugins.module_utils import _api, _ci_github, _ci_gitlab, _retention, _weekly
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._names import validate_tag_name
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome
@@ -29,6 +29,7 @@ CHECK_SPEC = {
         "keep": {"type": "list", "elements": "str", "default": []},
         "ledger_records": {"type": "list", "elements": "dict", "default": []},
         "expected_artifacts": {"type": "list", "elements": "str", "default": []},
+        "ci_service": {"type": "str", "default": "github", "choices": list(_retention.CI_SERVICES)},
         **_HOSTED,
     },
 }
@@ -54,6 +55,10 @@ def _read_artifacts(api: _api.Client, project: str, expected: list[str], run_id:
     return _ci_github.read_artifacts(api, project, run_id, 0, expected)
 
 
+def _read_pipeline_artifacts(api: _api.Client, project: str, expected: list[str], pipeline_id: int) -> _ci_github.Artifacts:
+    return _ci_gitlab.read_pipeline_artifacts(api, project, pipeline_id, expected)
+
+
 def check(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
     problem = _retention.window_problem(params["window_days"])
     if problem:
@@ -61,7 +66,14 @@ def check(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
     keep = [validate_tag_name(tag) for tag in params["keep"] if tag]
     tags, dates = _weekly.release_candidates(params["releases_root"], params["repo"], params["pattern"])
     setting = read_artifacts = None
-    if params["ci_project"] or params["ci_organization"]:
+    if params["ci_service"] == "gitlab":
+        # GitLab keeps each job's artifacts until its own artifacts_expire_at: what is checked, pipeline by pipeline
+        if params["ci_organization"] or not params["ci_project"]:
+            raise ConductorError("with ci_service gitlab, name the project (ci_project: its numeric id or path); ci_organization is GitHub's")
+        api = _ci_gitlab.client(params["ci_api_url"] if params["ci_api_url"] != _ci_github.DEFAULT_API_URL else None, params["ci_token"],
+                                params["validate_certs"])
+        read_artifacts = functools.partial(_read_pipeline_artifacts, api, params["ci_project"], params["expected_artifacts"])
+    elif params["ci_project"] or params["ci_organization"]:
         # the repository's own setting when a repository is named (it is what keeps its runs' evidence), else the
         # organization's; the artifacts are read only from a repository
         api = _client(params)
@@ -70,7 +82,8 @@ def check(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
         if params["ci_project"]:
             read_artifacts = functools.partial(_read_artifacts, api, params["ci_project"], params["expected_artifacts"])
     result = _retention.check(params["releases_root"], tags, dates, params["window_days"], keep=tuple(keep),
-                              ledger_records=params["ledger_records"], setting=setting, read_artifacts=read_artifacts)
+                              ledger_records=params["ledger_records"], setting=setting, read_artifacts=read_artifacts,
+                              ci_service=params["ci_service"])
     return Outcome({"changed": False, **result})
 
 

@@ -19,6 +19,9 @@ description:
     must live instead.
   - With O(ci_project) - each release's CI run (from its evidence) must still be on GitHub with its artifacts (every name of
     O(expected_artifacts) among them), none expired and none expiring before the release leaves the window.
+  - With O(ci_service=gitlab) and O(ci_project) - each release's GitLab pipeline (from its evidence, C(.../-/pipelines/ID)) must
+    still be on GitLab with its job artifacts (every name of O(expected_artifacts) a job's), none expired and none whose
+    C(artifacts_expire_at) comes before the release leaves the window. GitLab has no retention setting to check here.
   - A hosted service that cannot be reached, or refuses, makes the check red and says which.
   - Never fails on what it finds (RV(ok), RV(red) and RV(problems) say it); it fails only on invalid arguments.
 author:
@@ -68,8 +71,15 @@ options:
     type: list
     elements: str
     default: []
+  ci_service:
+    description: The hosted CI that built the releases.
+    type: str
+    choices: [github, gitlab]
+    default: github
   ci_project:
-    description: The GitHub repository (V(owner/repo)); its retention setting and its runs' artifacts are checked.
+    description:
+      - The GitHub repository (V(owner/repo)); its retention setting and its runs' artifacts are checked.
+      - With O(ci_service=gitlab), the GitLab project (its numeric id or path); its pipelines' job artifacts are checked.
     type: str
     default: ""
   ci_organization:
@@ -77,7 +87,9 @@ options:
     type: str
     default: ""
   ci_api_url:
-    description: The GitHub API (GitHub Enterprise - V(https://HOST/api/v3)).
+    description:
+      - The GitHub API (GitHub Enterprise - V(https://HOST/api/v3)).
+      - With O(ci_service=gitlab), the GitLab API (V(https://HOST/api/v4)); when left at GitHub's, GitLab.com's.
     type: str
     default: https://api.github.com
   ci_token:

@@ -166,3 +166,37 @@ def test_raise_only_never_shortens_a_longer_retention_and_an_unknown_age_is_red(
     neither = _retention.check_release(str(release.dir.parent), "v1.0.0", 365,
                                        lambda run_id: _ci_github.read_artifacts(api, "acme/app", run_id), tag_date="")
     assert any("when v1.0.0 was made is unknown" in p for p in neither.problems), neither
+
+
+def iso_in(days: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + days * DAY))
+
+
+def test_gitlab_pipelines_job_artifacts_must_outlive_the_window(release, github, monkeypatch):
+    """GitLab cannot be reached from here either: the stand-in answers its pipeline and pipeline jobs endpoints (paged)."""
+    jobs = [("evidence", iso_in(500), True), ("sbom", None, True), ("lint", iso_in(1), False)]
+    jobs += [(f"test {n}", iso_in(600), True) for n in range(30)]
+    pipeline = github.add_pipeline(jobs)
+    release.bundle(checks=CHECKS, ci_run=f"https://gitlab.example/acme/app/-/pipelines/{pipeline}")
+    gitlab = {"ci_service": "gitlab", "ci_project": "acme/app", "ci_api_url": github.url + "/api/v4", "ci_token": READER}
+    done = run(release_retention, args(release, expected_artifacts=["evidence", "sbom", "test 29"], **gitlab), monkeypatch)
+    assert done.result["ok"], json.dumps(done.result["releases"])[:1500]
+    assert done.result["releases"][0]["artifacts"]["count"] == 32  # two pages; the job without an archive is no artifact
+    assert done.result["setting"] is None  # GitLab has no retention setting here: each job's expiry is what counts
+    github.pipelines[pipeline][0]["artifacts_expire_at"] = iso_in(30)
+    soon = run(release_retention, args(release, **gitlab), monkeypatch)
+    [problem] = soon.result["releases"][0]["problems"]
+    assert problem.startswith(f"pipeline {pipeline} of v1.0.0: an artifact expires") and "before v1.0.0 leaves the audit window" in problem
+    github.pipelines[pipeline][1]["artifacts_expire_at"] = iso_in(-1)
+    expired = run(release_retention, args(release, **gitlab), monkeypatch)
+    assert f"pipeline {pipeline} of v1.0.0: 1 artifact(s) expired" in expired.result["releases"][0]["problems"]
+    github.pipelines.pop(pipeline)
+    gone = run(release_retention, args(release, **gitlab), monkeypatch)
+    assert gone.result["releases"][0]["problems"] == [f"pipeline {pipeline} of v1.0.0 is gone from GitLab (deleted, or removed by "
+                                                      "retention): its logs and artifacts are lost there"]
+    refused = run(release_retention, args(release, **{**gitlab, "ci_token": "wrong-token"}), monkeypatch)
+    assert "GitLab could not be asked about pipeline" in refused.result["releases"][0]["problems"][0]
+    assert "401 the token was rejected" in refused.result["releases"][0]["problems"][0] and "wrong-token" not in json.dumps(refused.result)
+    github_evidence = run(release_retention, args(release, **{**gitlab, "ci_service": "github"}), monkeypatch)
+    assert "names no GitHub Actions run (https://gitlab.example/acme/app/-/pipelines/" in json.dumps(github_evidence.result)
+    assert run(release_retention, args(release, **{**gitlab, "ci_organization": "acme"}), monkeypatch).failed
