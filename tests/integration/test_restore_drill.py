@@ -1,6 +1,6 @@
 """The restore drill on this machine's real docker engine: green, and each way it turns red.
 
-The drill into a clean Debian host is the molecule scenario (extensions/molecule/restore_drill);
+The drill into a clean Debian host is the molecule scenario (extensions/molecule/default);
 here the drill host is this machine, so the faults can be set up around it.
 """
 
