@@ -42,6 +42,8 @@ class BundleRequest:
     known_artifacts: list[dict] = field(default_factory=list)
     # only the manifest and the evidence are wanted, to compare: no signature is made or checked for staleness
     compare_only: bool = False
+    # the tag as a verification resolved it a moment ago (a _git.TagInfo), so that git is not asked twice; None: resolved here
+    tag_info: object = None
     signing_key: str = ""
     workers: int = 0
     manifest_format: int = fmt.MANIFEST_FORMAT_VERSION  # 1 writes what collections before image ids read, 2 before envelopes
@@ -226,7 +228,7 @@ def plan_bundle(request: BundleRequest) -> BundlePlan:
     if not os.path.isdir(request.release_dir):
         raise ConductorError(f"release directory {request.release_dir} does not exist or is not a directory")
     release_dir = os.path.realpath(request.release_dir)
-    info = _git.resolve_tag(request.repo, tag)
+    info = request.tag_info if isinstance(request.tag_info, _git.TagInfo) and request.tag_info.name == tag else _git.resolve_tag(request.repo, tag)
     repository = _urls.strip_credentials(request.repository or _git.describe_repository(request.repo))
     paths = _artifact_paths(request, release_dir)
     full = [os.path.join(release_dir, p) for p in paths]

@@ -66,16 +66,47 @@ def verify(data: bytes, signature: bytes, allowed_signers: str, namespace: str) 
         sig_path = os.path.join(tmp, "message.sig")
         with open(sig_path, "wb") as handle:
             handle.write(signature)
-        found = _run([tool, "-Y", "find-principals", "-s", sig_path, "-f", allowed_signers], b"")
-        principals = found.stdout.decode(errors="replace").split()
-        if found.returncode != 0 or not principals:
-            raise ConductorError(f"the attestation signature was not made by any key in {allowed_signers}")
-        principal = principals[0]
+        principal = _principal_of(signature, allowed_signers, namespace)
+        if not principal:
+            # the signature's key named no plain principal here: ssh-keygen says (patterns, certificates), or nobody
+            found = _run([tool, "-Y", "find-principals", "-s", sig_path, "-f", allowed_signers], b"")
+            principals = found.stdout.decode(errors="replace").split()
+            if found.returncode != 0 or not principals:
+                raise ConductorError(f"the attestation signature was not made by any key in {allowed_signers}")
+            principal = principals[0]
         checked = _run([tool, "-Y", "verify", "-f", allowed_signers, "-I", principal, "-n", namespace, "-s", sig_path], data)
         if checked.returncode != 0:
             detail = (checked.stderr or checked.stdout).decode(errors="replace").strip()
             raise ConductorError(f"the attestation signature does not verify for {principal} in {allowed_signers}: {detail}")
         return principal
+
+
+def signature_key(signature: bytes) -> str:
+    """The base64 public key an armored SSHSIG signature names ('' when it cannot be read): which key to look up, never
+    proof of anything (ssh-keygen -Y verify checks the signature itself)."""
+    try:
+        text = signature.decode("ascii")
+        body = text.split("-----BEGIN SSH SIGNATURE-----", 1)[1].split("-----END SSH SIGNATURE-----", 1)[0]
+        blob = base64.b64decode("".join(body.split()), validate=True)
+        if blob[:6] != b"SSHSIG":
+            return ""
+        size = int.from_bytes(blob[10:14], "big")  # after the magic and the uint32 version: the public key as an SSH string
+        key = blob[14:14 + size]
+        return base64.b64encode(key).decode() if size and len(key) == size else ""
+    except (UnicodeDecodeError, IndexError, ValueError, binascii.Error):
+        return ""
+
+
+def _principal_of(signature: bytes, path: str, namespace: str) -> str:
+    """The principal of the allowed-signers file whose key made ``signature`` when it is one plain name (no pattern),
+    else '' (ssh-keygen -Y find-principals is asked then): one process a verification instead of two."""
+    key = signature_key(signature)
+    if not key:
+        return ""
+    for signer in allowed_signers(path, namespace):
+        if signer.key_base64 == key and re.fullmatch(r"[^*?!,\s]+", signer.principals):
+            return signer.principals
+    return ""
 
 
 def public_key(key_path: str) -> str:

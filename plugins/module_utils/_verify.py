@@ -448,6 +448,7 @@ class _Verifier:
                 if self.expected_commit:
                     self.report.add("expected_commit", ["not checked: the tag could not be resolved"], "")
             return
+        self.report.documents["tag"] = info
         recorded = manifest["commit"] if manifest else None
         self.report.add("tag_commit",
                         [] if recorded == info.commit else [f"tag {self.tag} points at commit {info.commit}, manifest says {recorded}"],

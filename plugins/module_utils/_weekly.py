@@ -286,7 +286,8 @@ def _regenerated(release_dir: str, tag: str, repo: str, manifest: dict | None, e
         generated_by=evidence.get("generated_by", ""), builder=provenance.get("builder", ""), ci_run=evidence.get("ci_run", ""),
         workflow=(provenance.get("workflow") or {}).get("path", ""), checks=evidence.get("checks") or [],
         known_artifacts=_proved(report) if _passed(report, "artifacts") and _passed(report, "images") else [],
-        manifest_format=manifest.get("format_version", fmt.MANIFEST_FORMAT_VERSION), compare_only=True)
+        manifest_format=manifest.get("format_version", fmt.MANIFEST_FORMAT_VERSION), compare_only=True,
+        tag_info=report.documents.get("tag"))
     try:
         plan = _bundle.plan_bundle(request)
     except ConductorError as exc:

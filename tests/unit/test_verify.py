@@ -638,3 +638,23 @@ def test_an_unknown_manifest_format_is_refused_by_name(release):
     problems = failed(verify(release))
     assert "manifest format_version 99 is not supported: this collection reads formats 1" in problems["manifest"]
     assert problems["images"] == "not checked: the manifest could not be read"
+
+
+def test_the_signer_is_found_from_the_signature_s_key_in_one_process_and_patterns_are_left_to_ssh_keygen(release, processes):
+    """The signature names its key: a plain principal of that key is verified with one ssh-keygen (-Y verify), the check
+    itself; a principal written as a pattern, or a key of no principal, is found by ssh-keygen -Y find-principals."""
+    data = release.attestation().read_bytes()
+    signature = (release.dir / f"release-attestation-{release.tag}.jsonld.sig").read_bytes()
+    assert _signing.signature_key(signature) == (release.root / "signing_key.pub").read_text().split()[1]
+    assert _signing.signature_key(b"-----BEGIN SSH SIGNATURE-----\nnot base64!\n-----END SSH SIGNATURE-----\n") == ""
+    assert _signing.verify(data, signature, str(release.signers), "maestro-release") == "releaser@test.invalid"
+    assert [p[1:3] for p in processes if p[0].endswith("ssh-keygen")] == [["-Y", "verify"]]
+    processes.clear()
+    key = (release.root / "signing_key.pub").read_text().strip()
+    release.signers.write_text(f'releaser@*.invalid namespaces="maestro-release" {key}\n')
+    assert _signing.verify(data, signature, str(release.signers), "maestro-release") == "releaser@*.invalid"
+    assert [p[1:3] for p in processes if p[0].endswith("ssh-keygen")] == [["-Y", "find-principals"], ["-Y", "verify"]]
+    # a line for another namespace names no one here, whatever the key: ssh-keygen is asked, and refuses
+    release.signers.write_text(f'releaser@test.invalid namespaces="other" {key}\n')
+    with pytest.raises(ConductorError, match="not permitted for use in signature namespace"):
+        _signing.verify(data, signature, str(release.signers), "maestro-release")
