@@ -79,8 +79,9 @@ def security_host_state(results: dict, image_ids: list, check_mode: bool = False
     return _security_run.host_state(results or {}, list(image_ids or []), bool(check_mode))
 
 
-def security_verdict(plan: dict, hosts: dict, verified: dict, proxies: list, now: float, started: float) -> dict:
-    return _security_run.verdict(plan or {}, dict(hosts or {}), verified or {}, list(proxies or []), float(now), float(started))
+def security_verdict(plan: dict, hosts: dict, verified: dict, proxies: list, now: float, started: float, check_mode: bool = False) -> dict:
+    return _security_run.verdict(plan or {}, dict(hosts or {}), verified or {}, list(proxies or []), float(now), float(started),
+                                 bool(check_mode))
 
 
 class FilterModule:  # pylint: disable=too-few-public-methods

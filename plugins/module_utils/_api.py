@@ -234,15 +234,20 @@ class Client:
         """Every item of a list paged by cursor (GitHub's ``after``, named in the Link header's ``rel="next"``), up to
         ``max_pages``; ``complete`` is False when the bound ended it first. Only the cursor is taken from the link: the next
         request goes to the same path, never to a URL the server named."""
-        listing, cursor = Listing(), ""
+        listing, cursor, seen = Listing(), "", set()
         for _page in range(max_pages):
             answer = self.request("GET", path, query={**(query or {}), "per_page": _PER_PAGE, **({"after": cursor} if cursor else {})})
             if not isinstance(answer, list):
                 raise ApiError(f"{self.service.name} API GET {path}: expected a list, got {type(answer).__name__}")
             listing.items.extend(answer)
             cursor = next_cursor(self.last_link)
+            if cursor is None or cursor in seen:
+                # a next page this client cannot follow, or one it was sent to before: the rest is unknown, never "none"
+                listing.complete = False
+                return listing
             if not cursor or not answer:
                 return listing
+            seen.add(cursor)
         listing.complete = False
         return listing
 
@@ -272,13 +277,14 @@ class Client:
         return listing
 
 
-def next_cursor(link: str) -> str:
-    """The ``after`` cursor of a Link header's ``rel="next"`` ('' when there is no next page)."""
-    for part in (link or "").split(","):
-        target, _sep, params = part.partition(";")
-        if re.search(r'\brel="?next"?', params):
-            query = urllib.parse.parse_qs(urllib.parse.urlsplit(target.strip().strip("<>")).query)
-            return (query.get("after") or [""])[0]
+def next_cursor(link: str) -> str | None:
+    """The ``after`` cursor of a Link header's ``rel="next"``: '' when there is no next page, None when there is one this
+    client cannot follow (no ``after`` in it)."""
+    # each link is <URL>; params: a comma inside the URL (an encoded cursor may hold one) does not end it
+    for target, params in re.findall(r"<([^>]*)>((?:\s*;[^,<]*)*)", link or ""):
+        if re.search(r'\brel="?([^"]*\s)?next(\s[^"]*)?"?', params):
+            found = urllib.parse.parse_qs(urllib.parse.urlsplit(target.strip()).query).get("after")
+            return found[0] if found and found[0] else None
     return ""
 
 

@@ -383,14 +383,16 @@ def read_dependabot(api: _api.Client, project: str) -> Dependabot:
     with _explained(api, project, _DEPENDABOT_HINTS):
         listing = api.list_cursor(path, {"state": "open"}, max_pages=_DEPENDABOT_PAGES)
     result = Dependabot(complete=listing.complete)
+    numbers = set()
     for alert in listing.items:
         if not isinstance(alert, dict) or not isinstance(alert.get("number"), int):
             raise ConductorError(f"GitHub API GET {path}: expected alerts, each with a number")
-        if alert.get("state", "open") != "open":
-            continue  # a server that ignores the filter: only what is open counts
-        advisory = alert.get("security_advisory") if isinstance(alert.get("security_advisory"), dict) else {}
-        vulnerability = alert.get("security_vulnerability") if isinstance(alert.get("security_vulnerability"), dict) else {}
-        package = ((alert.get("dependency") or {}).get("package") or {}) if isinstance(alert.get("dependency"), dict) else {}
+        if alert.get("state", "open") != "open" or alert["number"] in numbers:
+            continue  # a server that ignores the filter, or a list that moved while it was paged: each open alert once
+        numbers.add(alert["number"])
+        advisory = _mapping(alert.get("security_advisory"))
+        vulnerability = _mapping(alert.get("security_vulnerability"))
+        package = _mapping(_mapping(alert.get("dependency")).get("package"))
         severity = str(vulnerability.get("severity") or advisory.get("severity") or "").lower()
         if severity not in DEPENDABOT_SEVERITIES:
             severity = "critical"
@@ -401,6 +403,10 @@ def read_dependabot(api: _api.Client, project: str) -> Dependabot:
     result.open = len(result.alerts)
     result.alerts.sort(key=lambda a: (DEPENDABOT_SEVERITIES.index(a["severity"]), a["number"]))
     return result
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 @contextmanager
@@ -441,12 +447,12 @@ def _names(values, what: str) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _unique(items: list, where: str) -> list[dict]:
+def _unique(items: list, where: str, service: str = "GitHub") -> list[dict]:
     """Each object once by its id: a list that moves while it is paged shows an item on two pages."""
     seen: dict[int, dict] = {}
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("id"), int) or isinstance(item.get("id"), bool):
-            raise ConductorError(f"GitHub API {where}: expected objects with a numeric id, got {str(item)[:100]!r}")
+            raise ConductorError(f"{service} API {where}: expected objects with a numeric id, got {str(item)[:100]!r}")
         seen.setdefault(item["id"], item)
     return list(seen.values())
 

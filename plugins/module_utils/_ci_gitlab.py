@@ -38,7 +38,7 @@ def read_pipeline_artifacts(api: _api.Client, project: str, pipeline_id: int, ex
             result.missing = list(expected)
             result.reasons.append(f"pipeline {pipeline_id} was not found on {project} (deleted, or removed)")
             return result
-        jobs = _unique(api.list_all(f"{base}/jobs"), f"GET {base}/jobs")
+        jobs = _unique(api.list_all(f"{base}/jobs"), f"GET {base}/jobs", "GitLab")
     except _api.ApiError as exc:
         hint = _HINTS.get(exc.status, "")
         said = f" (server said: {exc.said})" if exc.said else ""

@@ -113,6 +113,9 @@ def _dependabot_findings(dependabot: dict, red: list) -> list[Finding]:
                              "(maestro_dependabot_red_severities)")
     if not dependabot["known"]:
         return [Finding("security", f"the hosted repository's Dependabot alerts are unknown ({dependabot['error']})")]
+    if not dependabot.get("complete", True):
+        return [Finding("security", f"the hosted repository's Dependabot alerts were not all read ({dependabot['open']} read, the "
+                                    "rest unknown): the severities of the rest are unknown")]
     counted = {severity: dependabot["severities"].get(severity, 0) for severity in red}
     if not any(counted.values()):
         return []
@@ -177,7 +180,7 @@ def _metrics(daily: Daily, live: dict, now: float) -> None:
             gauge("maestro_security_updates_pending", host["security"]["count"], host=host["host"])
             gauge("maestro_security_updates_oldest_pending_seconds", host["security"]["oldest_pending_seconds"], host=host["host"])
     dependabot = daily.report.get("dependabot")
-    if dependabot and dependabot["known"]:
+    if dependabot and dependabot["known"] and dependabot.get("complete", True):  # an undercount is never written as the count
         for severity in DEPENDABOT_SEVERITIES:
             gauge("maestro_dependabot_alerts_open", dependabot["severities"].get(severity, 0), severity=severity)
     if daily.report["live"]["tag"]:

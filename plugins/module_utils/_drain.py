@@ -51,11 +51,16 @@ def _wait(pending: Callable[[], dict], timeout: float) -> tuple[float, dict]:
     return round(time.monotonic() - started, 3), left
 
 
+def _what(state: str, servers: list[str]) -> str:
+    return f"{'taking' if state == 'drained' else 'putting'} {', '.join(servers)} {'out of' if state == 'drained' else 'back in'} rotation"
+
+
 def drain_nginx(proxy: Nginx, state: str, colour: str, servers: list[str], colour_servers: list[str], confirm_url: str = "",
                 commit: str = "", confirm_timeout: float = 30.0, drain_timeout: float = 30.0, check_mode: bool = False,
-                fence: Callable[[], object] | None = None) -> DrainResult:
+                fence: Callable[[], object] | None = None, staying: Callable[[list[str]], object] | None = None) -> DrainResult:
     """``servers`` (of ``colour``, the live colour) out of the upstream or back in it; ``colour_servers``: all of the colour's
-    servers, the ones the include lists and the ones it names drained."""
+    servers, the ones the include lists and the ones it names drained; ``staying``: called with the servers that keep
+    serving before any is taken out (it raises when they cannot carry the traffic)."""
     _check(state, colour, servers)
     validate_servers(colour_servers, f"{colour} servers")
     live, tag, was_drained = proxy.header()
@@ -75,15 +80,25 @@ def drain_nginx(proxy: Nginx, state: str, colour: str, servers: list[str], colou
     if not serving:
         raise ConductorError(f"draining {', '.join(servers)} would leave nginx upstream {proxy.upstream} no server: at least one "
                              f"{colour} server must keep serving (drain fewer hosts at a time); nothing changed")
+    if staying is not None and state == "drained" and not check_mode:
+        staying(serving)
     flip = flip_nginx(proxy, colour, serving, tag, confirm_url=confirm_url, commit=commit, confirm_timeout=confirm_timeout,
-                      check_mode=check_mode, fence=fence, drained=drained)
+                      check_mode=check_mode, fence=fence, drained=drained, what=_what(state, servers))
     result = DrainResult(changed=flip.changed, colour=colour, drained=drained, serving=serving, diff=flip.diff, confirmed=flip.confirmed,
                          confirmation=flip.confirmation)
     if flip.changed and not check_mode and state == "drained":
         # the workers of the old configuration finish the requests they hold to the drained servers, then exit
-        result.waited, unfinished = _wait(lambda: {str(pid): "old nginx worker" for pid in proxy.old_workers()}, drain_timeout)
-        result.unfinished = unfinished
+        result.waited, result.unfinished = _wait(_old_nginx_workers(proxy), drain_timeout)
     return result
+
+
+def _old_nginx_workers(proxy: Nginx) -> Callable[[], dict]:
+    def pending() -> dict:
+        workers = proxy.old_workers()
+        if workers is None:  # unknown is said, never taken for done
+            return {"nginx": "its workers could not be read: whether the old ones finished is unknown"}
+        return {str(pid): "old nginx worker" for pid in workers}
+    return pending
 
 
 def _match(given: list[str], known: dict[str, str]) -> dict[str, str]:
@@ -100,7 +115,7 @@ def _match(given: list[str], known: dict[str, str]) -> dict[str, str]:
 
 def drain_haproxy(proxy: HAProxy, state: str, colour: str, servers: list[str], confirm_url: str = "", commit: str = "",
                   confirm_timeout: float = 30.0, drain_timeout: float = 30.0, check_mode: bool = False,
-                  fence: Callable[[], object] | None = None) -> DrainResult:
+                  fence: Callable[[], object] | None = None, staying: Callable[[list[str]], object] | None = None) -> DrainResult:
     """``servers`` (addresses of ``colour``'s servers, the live colour) drained then put in maintenance, or made ready."""
     _check(state, colour, servers)
     current = proxy.servers()
@@ -123,17 +138,24 @@ def drain_haproxy(proxy: HAProxy, state: str, colour: str, servers: list[str], c
                          diff={"before": "".join(f"{s} {before[s]}\n" for s in sorted(before)),
                                "after": "".join(f"{s} {wanted[s]}\n" for s in sorted(wanted)),
                                "before_header": f"{proxy.backend} server states", "after_header": f"{proxy.backend} server states"})
+    what = _what(state, servers)
     if check_mode or not result.changed:
-        return confirm_or_undo(result, "" if check_mode else confirm_url, commit, confirm_timeout, lambda: None, "")
+        return confirm_or_undo(result, "" if check_mode else confirm_url, commit, confirm_timeout, lambda: None, "", what)
+    if staying is not None and state == "drained":
+        staying(serving)
     if fence is not None:
         fence()
     going = [name for name in named if before[name] == "ready" and wanted[name] == "maint"]
+    # only the servers named are sent a state: another's maintenance (inherited, DNS) is never turned into a forced one
+    changed = {name: wanted[name] for name in named if wanted[name] != before[name]}
+    undo = {name: before[name] for name in changed}
     try:
         # drain first: no new connection reaches the server while those it holds finish; then maintenance
         proxy.set_states({name: "drain" for name in going})
         result.waited, result.unfinished = _wait(lambda: {n: c for n, c in proxy.sessions().items() if n in going and c}, drain_timeout)
-        proxy.set_states(wanted)
+        proxy.set_states(changed)
     except ConductorError:
-        proxy.set_states(before)
+        proxy.set_states(undo)
         raise
-    return confirm_or_undo(result, confirm_url, commit, confirm_timeout, lambda: proxy.set_states(before), "servers put back as they were")
+    return confirm_or_undo(result, confirm_url, commit, confirm_timeout, lambda: proxy.set_states(undo), "servers put back as they were",
+                           what)

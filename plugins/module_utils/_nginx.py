@@ -137,12 +137,12 @@ class Nginx:
         except (OSError, ValueError) as exc:
             raise ConductorError(f"nginx is not running (no master pid in {pid_file}): start it before flipping traffic") from exc
 
-    def old_workers(self) -> list[int]:
-        """Workers of an earlier configuration still finishing their requests ("shutting down")."""
+    def old_workers(self) -> list[int] | None:
+        """Workers of an earlier configuration still finishing their requests ("shutting down"); None when they cannot be read."""
         try:
             return [pid for pid, _started in _children(self._master_pid()) if not _accepting(pid)]
         except (ConductorError, OSError, ValueError):
-            return []
+            return None
 
     def loaded_since(self) -> float | None:
         """When nginx last loaded its configuration (its newest accepting worker started), or None when unknown."""
@@ -228,7 +228,7 @@ class Nginx:
 
 def flip_nginx(proxy: Nginx, colour: str, servers: list[str], tag: str = "", confirm_url: str = "", commit: str = "",
                confirm_timeout: float = 30.0, check_mode: bool = False, fence: Callable[[], object] | None = None,
-               drained: list[str] | None = None) -> FlipResult:
+               drained: list[str] | None = None, what: str = "") -> FlipResult:
     """Flip ``proxy`` to ``colour``; ``fence`` is called right before the first change (it raises when the run may not
     change anything any more); ``drained``: servers of the colour left out of ``servers`` on purpose (proxy_drain)."""
     wanted = proxy.render(colour, servers, tag, drained)
@@ -256,4 +256,4 @@ def flip_nginx(proxy: Nginx, colour: str, servers: list[str], tag: str = "", con
             proxy.put_back(previous, reload=not unloaded)
             raise ConductorError(f"{exc}; previous upstream file put back") from exc
     return confirm_or_undo(result, confirm_url, commit, confirm_timeout, lambda: proxy.put_back(previous, reload=not unloaded),
-                           "the previous upstream file put back" + ("" if unloaded else " and traffic with it"))
+                           "the previous upstream file put back" + ("" if unloaded else " and traffic with it"), what)

@@ -169,8 +169,9 @@ def observe_answers(observation: Observation, confirm_url: str, colour_urls: dic
     return observation
 
 
-def confirm_or_undo(result: FlipResult, url: str, commit: str, timeout: float, undo, undone: str) -> FlipResult:
-    """Confirm through the proxy that ``commit`` answers; if it does not, undo a change and fail."""
+def confirm_or_undo(result: FlipResult, url: str, commit: str, timeout: float, undo, undone: str, what: str = "") -> FlipResult:
+    """Confirm through the proxy that ``commit`` answers; if it does not, undo a change and fail. ``what``: the change, as
+    the error names it (default: the flip to the result's colour)."""
     if not url:
         return result
     confirmation = _http.wait_for_commit(url, commit, timeout)
@@ -179,5 +180,6 @@ def confirm_or_undo(result: FlipResult, url: str, commit: str, timeout: float, u
         if result.changed:
             undo()
             result.rolled_back = True
-        raise ConductorError(f"flip to {result.colour} not confirmed: {result.confirmation}" + (f"; {undone}" if result.rolled_back else ""))
+        raise ConductorError(f"{what or 'flip to ' + result.colour} not confirmed: {result.confirmation}"
+                             + (f"; {undone}" if result.rolled_back else ""))
     return result

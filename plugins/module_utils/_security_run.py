@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._metric_catalogue import SECURITY_HOST_STATES as HOST_STATES
+from ansible_collections.maestro.conductor.plugins.module_utils._proxy import addresses
 from ansible_collections.maestro.conductor.plugins.module_utils._run_metrics import RESULTS
 from ansible_collections.maestro.conductor.plugins.module_utils._switch_plan import batches, live_colour
 
@@ -40,6 +41,9 @@ def plan(ledger: dict, verified: dict, proxies: list[dict], app_hosts: list[dict
     colour = colours.pop()
     for proxy in proxies:
         seen = proxy.get("observation") or {}
+        if seen.get("config_source") == "servers":
+            raise ConductorError(f"proxy {proxy['name']}'s include was not written by proxy_flip (it names no colour): a deploy writes "
+                                 "it; nothing touched")
         if seen.get("serving_commit") != commit:
             raise ConductorError(f"proxy {proxy['name']} serves {seen.get('serving_commit') or 'nothing that names a commit'}, the live "
                                  f"release {live} is {commit}: nothing touched")
@@ -53,14 +57,21 @@ def plan(ledger: dict, verified: dict, proxies: list[dict], app_hosts: list[dict
             raise ConductorError(f"app host {host['name']} has no {colour} endpoint: set maestro_ports or maestro_app_endpoints for it")
         endpoints[host["name"]] = found
     drained = sorted({server for proxy in proxies for server in (proxy.get("observation") or {}).get("config_drained") or []})
+    out = {name for name, server in endpoints.items() if any(addresses(server) & addresses(d) for d in drained)}
+    # a host counts as serving only when, read from every proxy host, its live colour answered the live commit
+    answers = [answer for proxy in proxies for answer in ((proxy.get("observation") or {}).get("colour_answers") or {}).get(colour) or []]
+    silent = {name for name, server in endpoints.items()
+              if not any(f"//{server}/" in str(a.get("url")) for a in answers)
+              or any(f"//{server}/" in str(a.get("url")) and a.get("commit") != commit for a in answers)}
     groups = batches([host["name"] for host in app_hosts], batch)
     for group in groups:
         # a host an earlier run left drained stays out until its own batch proves it
-        serving = [name for name, server in endpoints.items() if name not in group and server not in drained]
+        serving = [name for name in endpoints if name not in group and name not in out and name not in silent]
         if not serving:
-            raise ConductorError(f"batch {', '.join(group)} would leave no app host serving"
-                                 + (f" ({', '.join(drained)} already out of rotation)" if drained else "")
-                                 + ": use smaller batches (maestro_security_batch)")
+            raise ConductorError(f"batch {', '.join(group)} would leave no app host serving the live commit"
+                                 + (f" ({', '.join(sorted(out))} out of rotation)" if out else "")
+                                 + (f" ({', '.join(sorted(silent))} not answering {commit[:12]} on {colour})" if silent else "")
+                                 + ": use smaller batches (maestro_security_batch), or deploy to put the hosts right first")
     return {"tag": live, "commit": commit, "colour": colour, "batches": groups, "endpoints": endpoints,
             "servers": [endpoints[host["name"]] for host in app_hosts], "drained": drained}
 
@@ -83,19 +94,21 @@ def _failed(result: dict | None) -> str:
 
 
 def host_state(results: dict, image_ids: list[str], check_mode: bool = False) -> dict:
-    """One app host's run from its registered results (``drain``, ``applied``, ``reboot``, ``engine``, ``stage``, ``proof``,
-    then ``back``): green only when the proof that it runs the live release after its updates passed, every container on one
+    """One app host's run from its registered results (``lock``, ``drain``, ``applied``, ``reboot``, ``engine``, ``stage``,
+    ``proof``, then ``relock`` and ``back``): green only when the proof that it runs the live release after its updates passed, every container on one
     of the verified ``image_ids``, and (once given) it was put back in rotation; otherwise red, naming the first step that
     failed."""
-    steps = ("drain", "applied", "reboot", "engine", "stage", "proof", "back")
+    steps = ("lock", "drain", "applied", "reboot", "engine", "stage", "proof", "relock", "back")
     applied = results.get("applied") or {}
     state = {"state": "green", "msg": "", "applied": list(applied.get("applied") or []),
              "pending_after": int(applied.get("count") or 0) if not applied.get("failed") else None,
              "rebooted": bool((results.get("reboot") or {}).get("rebooted")), "proof": "", "image_ids": []}
     for step in steps:
         result = results.get(step)
-        if step in ("reboot", "engine", "back") and (not result or result.get("skipped")):
-            continue  # no reboot required; the engine asked only when the host may have restarted it; not put back yet
+        if step in ("lock", "reboot", "engine", "relock", "back") and (not result or result.get("skipped")):
+            # not given (a caller judging before the lock or the put-back), no reboot required, the engine asked only when the
+            # host may have restarted it; a put-back skipped after a lock renewed is for a batch without a green host
+            continue
         problem = _failed(result)
         if problem and not (check_mode and step in ("stage", "proof") and problem == "skipped"):
             state.update(state="red", msg=f"{step}: {problem}")
@@ -104,13 +117,15 @@ def host_state(results: dict, image_ids: list[str], check_mode: bool = False) ->
     state["image_ids"] = sorted(set(proof.get("image_ids") or []))
     state["proof"] = ("the live colour runs image id(s) " + ", ".join(proof.get("image_ids") or [])) if proof.get("image_ids") else ""
     strangers = sorted(set(proof.get("image_ids") or []) - set(image_ids))
-    if not check_mode and (not proof.get("image_ids") or strangers):
+    # a dry run proves nothing running, but what it read of a foreign image is still red
+    if strangers or (not check_mode and not proof.get("image_ids")):
         why = f"image id(s) {', '.join(strangers)} are no image of the verified release" if strangers else "no image id proven running"
         state.update(state="red", msg=f"proof: {why}")
     return state
 
 
-def verdict(plan_: dict, hosts: dict[str, dict | None], verified: dict, proxies: list[dict], now: float, started: float) -> dict:
+def verdict(plan_: dict, hosts: dict[str, dict | None], verified: dict, proxies: list[dict], now: float, started: float,
+            check_mode: bool = False) -> dict:
     """``hosts``: each app host's ``host_state`` (None: never reached, the run stopped before its batch); ``verified``: the
     live release's strict verification at the end; ``proxies``: what each serves at the end (proxy_flip read)."""
     lines, red = [], []
@@ -133,7 +148,8 @@ def verdict(plan_: dict, hosts: dict[str, dict | None], verified: dict, proxies:
     not_run = [report["host"] for report in reports if report["state"] == "not_run"]
     ok = not red and not not_run
     counts = {state: sum(1 for report in reports if report["state"] == state) for state in HOST_STATES}
-    summary = [f"security updates of {tag} ({commit[:12]}) on {len(reports)} app host(s): " + ("GREEN" if ok else "RED")
+    summary = [("DRY RUN, nothing applied or proven: " if check_mode else "")
+               + f"security updates of {tag} ({commit[:12]}) on {len(reports)} app host(s): " + ("GREEN" if ok else "RED")
                + f", {counts['green']} green, {counts['red']} red, {counts['not_run']} not reached"] + red + lines
     gauges = [{"name": "maestro_security_update_ok", "labels": {}, "value": int(ok)},
               {"name": "maestro_security_update_last_run_timestamp_seconds", "labels": {}, "value": round(now, 3)},

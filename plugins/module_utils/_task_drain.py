@@ -36,11 +36,9 @@ SPEC = {
         "drain_timeout": {"type": "int", "default": 30},
         "fence": FENCE_SPEC,
     },
-    "required_if": [
-        ("proxy", "nginx", ["nginx_include", "nginx_upstream", "colour_servers"]),
-        ("proxy", "haproxy", ["haproxy_socket", "haproxy_backend"]),
-    ],
     "required_by": {"confirm_url": "expected_commit", "version_path": "expected_commit"},
+    "required_if": [("proxy", "nginx", ["nginx_include", "nginx_upstream", "colour_servers"]),
+                    ("proxy", "haproxy", ["haproxy_socket", "haproxy_backend"])],
 }
 
 
@@ -54,15 +52,26 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
         _proxy.validate_url_path(params[name], name)
     servers = _proxy.validate_servers(params["servers"], "servers")
     # a server put back must answer health and the live commit itself first (the host was proven; this is the second witness)
-    seen = []
+    if params["state"] == "serving" and not (params["version_path"] and commit):
+        # a server goes back only once it answers the live commit itself
+        raise ConductorError("state=serving needs version_path and expected_commit: a server is put back only once it reports the live commit")
+    if any(server.startswith("unix:") for server in servers):
+        raise ConductorError("servers on a unix socket cannot be asked what they run from here: name them host:port")
+    seen: list[str] = []
+
+    def answering(targets: list[str]) -> None:
+        """Each of ``targets`` answers health and the live commit, straight from this host (a second witness)."""
+        seen.extend(_http.preflight([f"http://{s}{params['health_path']}" for s in targets if params["health_path"]],
+                                    [f"http://{s}{params['version_path']}" for s in targets if params["version_path"]],
+                                    commit, params["confirm_timeout"]))
+
     if params["state"] == "serving" and not check_mode:
-        back = [s for s in servers if not s.startswith("unix:")]
-        seen = _http.preflight([f"http://{s}{params['health_path']}" for s in back if params["health_path"]],
-                               [f"http://{s}{params['version_path']}" for s in back if params["version_path"]],
-                               commit, params["confirm_timeout"])
+        answering(servers)
     common = {"confirm_url": params["confirm_url"], "commit": commit, "confirm_timeout": params["confirm_timeout"],
               "drain_timeout": params["drain_timeout"], "check_mode": check_mode,
-              "fence": fence_check(params["fence"], f"changing proxy {params['proxy']}")}
+              "fence": fence_check(params["fence"], f"changing proxy {params['proxy']}"),
+              # the servers that keep serving must answer the live commit before any is taken out
+              "staying": answering if params["version_path"] else None}
     if params["proxy"] == "nginx":
         proxy = Nginx(params["nginx_include"], _proxy.validate_name(params["nginx_upstream"], "upstream name"), params["nginx_config"],
                       params["nginx_binary"])

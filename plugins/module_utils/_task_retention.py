@@ -70,6 +70,7 @@ def check(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
         # GitLab keeps each job's artifacts until its own artifacts_expire_at: what is checked, pipeline by pipeline
         if params["ci_organization"] or not params["ci_project"]:
             raise ConductorError("with ci_service gitlab, name the project (ci_project: its numeric id or path); ci_organization is GitHub's")
+        _ci_gitlab.validate_project(params["ci_project"])
         api = _ci_gitlab.client(params["ci_api_url"] if params["ci_api_url"] != _ci_github.DEFAULT_API_URL else None, params["ci_token"],
                                 params["validate_certs"])
         read_artifacts = functools.partial(_read_pipeline_artifacts, api, params["ci_project"], params["expected_artifacts"])

@@ -177,14 +177,14 @@ def _served(verdict: Verdict, observed: dict, verified_commit: str) -> None:
             verdict.findings.append(Finding("served", f"what proxy {name} serves is unknown: {proxy['error']}"))
         elif not served:
             verdict.findings.append(Finding("served", f"what proxy {name} serves is unknown (no answer naming a commit)"))
-        if proxy.get("drained") and not proxy.get("error"):
-            verdict.findings.append(Finding("served", f"proxy {name} keeps {', '.join(proxy['drained'])} out of rotation (drained): the "
-                                                      "app host is unproven since; make security-updates or a deploy proves it and puts it back"))
         else:
             for commit, whose in ((verdict.commit, f"the ledger's live {verdict.live} is"), (verified_commit, "verification found")):
                 if commit and served != commit:
                     verdict.findings.append(Finding("served", f"proxy {name} serves commit {served}, {whose} {commit}"))
                     break
+        if proxy.get("drained") and not proxy.get("error"):
+            verdict.findings.append(Finding("served", f"proxy {name} keeps {', '.join(proxy['drained'])} out of rotation (drained): "
+                                                      "unproven since; make security-updates or a deploy proves it and puts it back"))
     if not expected:
         verdict.findings.append(Finding("served", "no commit to compare what the proxies serve with"))
     colours = sorted({proxy.get("colour") or "none" for proxy in proxies})

@@ -16,6 +16,9 @@ description:
   - With O(state=serving), they receive traffic again. Each must first answer O(health_path) and report O(expected_commit)
     at O(version_path), straight from the proxy host (a second witness; the proof that the host runs the release is
     M(maestro.conductor.release_stage) with C(state=checked)).
+  - With O(state=drained) and O(version_path), the servers that keep serving must answer the same way before any is taken out,
+    so that a drain never leaves only servers that do not answer.
+  - Servers on a unix socket are refused (they cannot be asked from here).
   - Servers not named are left as they are, so that a host a failed run left drained is never put back unproven.
   - Refused, with nothing changed, when the proxy's live colour is not O(colour), when a server named is not one of the
     colour's, when the include does not list exactly the colour's servers (less those it names drained), or when no server
@@ -89,11 +92,13 @@ options:
     type: str
     default: ""
   health_path:
-    description: With O(state=serving), a path that must answer 200 on each server put back, before it is.
+    description: A path that must answer 200 on each server put back, or that keeps serving, before anything changes.
     type: str
     default: ""
   version_path:
-    description: With O(state=serving), a path that must report O(expected_commit) on each server put back, before it is.
+    description:
+      - A path that must report O(expected_commit) on each server put back (O(state=serving), required), or on each server that
+        keeps serving (O(state=drained)), before anything changes.
     type: str
     default: ""
   confirm_timeout:
@@ -137,6 +142,7 @@ EXAMPLES = r"""
     nginx_upstream: production
     confirm_url: http://127.0.0.1/version
     expected_commit: "{{ release_commit }}"
+    version_path: /version
 
 - name: Put it back through HAProxy's runtime API once it is proven
   maestro.conductor.proxy_drain:
@@ -184,7 +190,7 @@ unfinished:
   returned: success
   type: dict
 preflight:
-  description: What each server put back answered before it was.
+  description: What each server put back, or that kept serving, answered before the change.
   returned: success
   type: list
   elements: str

@@ -435,3 +435,31 @@ def test_the_module_returns_the_alerts(api, monkeypatch):
     assert not out.failed and out.result["dependabot"]["severities"]["high"] == 1
     assert out.result["dependabot"]["alerts"][0]["advisory"] == "GHSA-test-0001-xxxx"
     assert READER not in json.dumps(out.result)
+
+
+@pytest.mark.parametrize("link, cursor", [
+    ('<https://api.github.com/repos/a/b/dependabot/alerts?per_page=100&after=Y3Vyc29y>; rel="next"', "Y3Vyc29y"),
+    ('<https://x/alerts?after=a%2Cb>; rel="next", <https://x/alerts?before=z>; rel="prev"', "a,b"),
+    ('<https://x/alerts?before=z>; rel="prev"', ""),
+    ("", ""),
+    ('<https://x/alerts?page=2>; rel="next"', None),  # a next page by number: not followed, the listing is incomplete
+])
+def test_the_cursor_is_read_from_the_link_header_only(link, cursor):
+    assert _api.next_cursor(link) == cursor
+
+
+def test_a_cursor_that_repeats_or_cannot_be_followed_leaves_the_alerts_incomplete_and_unknown(api):
+    for number in range(150):
+        api.add_dependabot_alert("low", f"pkg{number}")
+    original = api._github_dependabot  # pylint: disable=protected-access
+
+    def stuck(repository, query):
+        status, page, headers = original(repository, {**query, "after": "0"})
+        return status, page, {"Link": headers["Link"].replace("after=100", "after=0")}
+    api._github_dependabot = stuck  # pylint: disable=protected-access
+    found = watch(api, dependabot=True)["dependabot"]
+    assert not found["complete"] and found["open"] == 100  # each alert once, however often a page came back
+    from ansible_collections.maestro.conductor.plugins.module_utils import _daily
+    judged = _daily._dependabot_findings(_daily._dependabot({"dependabot_checked": True, "ci": {"dependabot": found}}),  # pylint: disable=protected-access
+                                         ["critical"])
+    assert [f.message.split(" (")[0] for f in judged] == ["the hosted repository's Dependabot alerts were not all read"]

@@ -172,10 +172,48 @@ def test_a_drained_host_is_read_as_out_of_rotation_of_the_live_colour_and_the_wa
     assert watched["colour"] == "green" and watched["drained"] == [second] and not watched["error"]
     verdict = _watch.Verdict(environment="fleet", live="v1.1.0", commit=GREEN_COMMIT)
     _watch._served(verdict, {"proxies": [watched]}, GREEN_COMMIT)  # pylint: disable=protected-access
-    assert [f.message for f in verdict.findings] == [f"proxy lb-nginx keeps {second} out of rotation (drained): the app host is "
-                                                     "unproven since; make security-updates or a deploy proves it and puts it back"]
+    assert [f.message for f in verdict.findings] == [f"proxy lb-nginx keeps {second} out of rotation (drained): unproven since; "
+                                                     "make security-updates or a deploy proves it and puts it back"]
+    # a drained proxy serving another commit is named for both
+    _watch._served(wrong := _watch.Verdict(environment="fleet", live="v1.1.0", commit=BLUE_COMMIT),  # pylint: disable=protected-access
+                   {"proxies": [watched]}, GREEN_COMMIT)
+    assert [f.message[:40] for f in wrong.findings] == [f"proxy lb-nginx serves commit {GREEN_COMMIT}"[:40],
+                                                        f"proxy lb-nginx keeps {second} out of rotation"[:40]]
+    _watch._served(failed := _watch.Verdict(environment="fleet", live="v1.1.0", commit=GREEN_COMMIT),  # pylint: disable=protected-access
+                   {"proxies": [{"proxy": "lb", "error": "refused", "commit": "", "drained": []}]}, GREEN_COMMIT)
+    assert [f.message for f in failed.findings] == ["what proxy lb serves is unknown: refused"]
     # HAProxy: a server of the live colour in maintenance while the rest serve is drained, not a contradiction
     blue = [backend.address for backend in fleet.hosts["blue"]]
     assert not run(proxy_drain, haproxy_drain(fleet, "drained", [blue[0]]), monkeypatch).failed
     seen = HAProxy(str(fleet.socket), fleet.backend).observe({"blue": blue})
     assert (seen.config_colour, seen.config_problem, seen.config_drained, seen.config_exact) == ("blue", "", [blue[0]], True)
+
+
+def test_a_drain_never_leaves_only_servers_that_do_not_answer_the_live_commit(green_fleet, monkeypatch):  # noqa: F811
+    first, second, third = green_fleet.servers
+    before = green_fleet.include.read_text()
+    green_fleet.hosts[2].commit = "6" * 40  # app3 serves something else: with app1 out, only app2 would be right
+    out = run(proxy_drain, nginx_drain(green_fleet, "drained", [first], version_path="/version", confirm_timeout=2), monkeypatch)
+    assert out.failed and f"http://{third}/version reports commit {'6' * 40}" in out.result["msg"]
+    assert green_fleet.include.read_text() == before
+    for bad, message in (({"state": "serving", "servers": [first], "version_path": ""}, "state=serving needs version_path and expected_commit"),
+                         ({"servers": ["unix:/run/app.sock"]}, "cannot be asked what they run from here")):
+        out = run(proxy_drain, {**nginx_drain(green_fleet, "drained", [first]), **bad}, monkeypatch)
+        assert out.failed and message in out.result["msg"], out.result
+    assert green_fleet.include.read_text() == before
+
+
+def test_haproxy_sends_a_state_only_to_the_servers_named(fleet, monkeypatch):  # noqa: F811
+    proxy = HAProxy(str(fleet.socket), fleet.backend)
+    sent = []
+    original = HAProxy.command
+
+    def recording(self, line):
+        if line.startswith("set server"):
+            sent.append(line)
+        return original(self, line)
+    monkeypatch.setattr(HAProxy, "command", recording)
+    blue = [backend.address for backend in fleet.hosts["blue"]]
+    assert not run(proxy_drain, haproxy_drain(fleet, "drained", [blue[1]]), monkeypatch).failed
+    assert sent == [f"set server {fleet.backend}/blue-app2 state drain", f"set server {fleet.backend}/blue-app2 state maint"]
+    assert proxy.states()["green-app1"] == "maint"

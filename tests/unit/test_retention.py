@@ -200,3 +200,5 @@ def test_gitlab_pipelines_job_artifacts_must_outlive_the_window(release, github,
     github_evidence = run(release_retention, args(release, **{**gitlab, "ci_service": "github"}), monkeypatch)
     assert "names no GitHub Actions run (https://gitlab.example/acme/app/-/pipelines/" in json.dumps(github_evidence.result)
     assert run(release_retention, args(release, **{**gitlab, "ci_organization": "acme"}), monkeypatch).failed
+    invalid = run(release_retention, args(release, **{**gitlab, "ci_project": "../x"}), monkeypatch)
+    assert "GitLab expects the project's numeric id or its path" in invalid.result["msg"]

@@ -14,12 +14,15 @@ LEDGER = {"live": "v1.1.0", "live_commit": COMMIT}
 VERIFIED = {"tag": "v1.1.0", "ok": True, "commit": COMMIT}
 
 
-def proxy(name="lb", colour="green", served=COMMIT, drained=(), exact=True) -> dict:
+def proxy(name="lb", colour="green", served=COMMIT, drained=(), exact=True, answers: dict | None = None) -> dict:
+    """One proxy's reading; ``answers``: what a host's live colour reported (default: the live commit, each)."""
     servers = [h["endpoints"][colour] for h in HOSTS if h["endpoints"][colour] not in drained]
+    answered = [{"url": f"http://{h['endpoints'][colour]}/version", "status": 200, "commit": (answers or {}).get(h["name"], served)}
+                for h in HOSTS]
     return {"name": name, "observation": {"config_colour": colour, "config_source": "header", "config_problem": "", "config_loaded": True,
                                           "config_exact": exact, "config_unknown": [], "config_servers": {colour: servers},
                                           "config_drained": list(drained), "serving_status": 200, "serving_commit": served,
-                                          "colour_answers": {}}}
+                                          "colour_answers": {colour: answered}}}
 
 
 def test_the_plan_names_the_live_colour_and_one_host_a_batch():
@@ -40,7 +43,11 @@ def test_the_plan_names_the_live_colour_and_one_host_a_batch():
     (LEDGER, VERIFIED, [proxy(served=OTHER)], HOSTS, 1, f"serves {OTHER}"),
     (LEDGER, VERIFIED, [proxy()], HOSTS, 3, "would leave no app host serving"),
     (LEDGER, VERIFIED, [proxy()], HOSTS, "100%", "would leave no app host serving"),
-    (LEDGER, VERIFIED, [proxy(drained=("10.0.0.3:18082",))], HOSTS, 2, "already out of rotation"),
+    (LEDGER, VERIFIED, [proxy(drained=("10.0.0.3:18082",))], HOSTS, 2, "(app3 out of rotation)"),
+    (LEDGER, VERIFIED, [proxy(answers={"app2": OTHER}), proxy("lb2", answers={"app3": ""})], HOSTS, 1,
+     f"(app2, app3 not answering {COMMIT[:12]} on green)"),
+    (LEDGER, VERIFIED, [{**proxy(), "observation": {**proxy()["observation"], "config_source": "servers"}}], HOSTS, 1,
+     "not written by proxy_flip"),
 ])
 def test_nothing_is_touched_when_the_plan_cannot_keep_the_verified_release_serving(ledger, verified, proxies, hosts, batch, message):
     with pytest.raises(ConductorError) as raised:
@@ -61,6 +68,9 @@ GREEN = {"drain": {"changed": True, "results": [{"item": "lb", "changed": True}]
 
 def test_a_host_is_green_only_when_the_release_was_proven_on_it_after_its_updates():
     state = _security_run.host_state(GREEN, [IMAGE])
+    # a dry run proves nothing running, but a foreign image it read is still red
+    assert _security_run.host_state({**GREEN, "proof": {"image_ids": []}}, [IMAGE], check_mode=True)["state"] == "green"
+    assert _security_run.host_state({**GREEN, "proof": {"image_ids": ["sha256:" + "9" * 64]}}, [IMAGE], check_mode=True)["state"] == "red"
     assert state["state"] == "green" and state["rebooted"] and state["applied"] == ["libssl3 3.0.15-1 -> 3.0.17-1"]
     assert state["image_ids"] == [IMAGE]
     # no reboot required, the engine not asked: still green on the proof
@@ -80,6 +90,10 @@ def test_a_host_is_green_only_when_the_release_was_proven_on_it_after_its_update
     ({"proof": {"changed": False, "image_ids": ["sha256:" + "2" * 64]}}, "are no image of the verified release"),
     ({"back": {"failed": True, "msg": "One or more items failed", "results": [{"item": "lb", "failed": True, "msg": "preflight"}]}},
      "back: lb: preflight"),
+    ({"lock": {"failed": True, "msg": "the lock is held by another run", "lost": True}}, "lock: the lock is held by another run"),
+    ({"lock": {"unreachable": True, "msg": "ledger host down"}}, "lock: unreachable"),
+    ({"relock": {"failed": True, "msg": "lease ended"}, "back": {"skipped": True}}, "relock: lease ended"),
+    ({"drain": {"unreachable": True, "msg": "lb-haproxy down"}}, "drain: unreachable"),
 ])
 def test_a_host_is_red_naming_the_first_step_that_failed(change, message):
     state = _security_run.host_state({**GREEN, **change}, [IMAGE])
