@@ -14,6 +14,7 @@ from ansible_collections.maestro.conductor.plugins.module_utils._names import va
 from ansible_collections.maestro.conductor.plugins.module_utils._nginx import Nginx
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome
 from ansible_collections.maestro.conductor.plugins.module_utils._task_lock import FENCE_SPEC, fence_check
+from ansible_collections.maestro.conductor.plugins.module_utils._task_proxy import PROXY_SPEC
 
 SPEC = {
     "argument_spec": {
@@ -21,13 +22,7 @@ SPEC = {
         "servers": {"type": "list", "elements": "str", "required": True},
         "colour": {"type": "str", "required": True, "choices": list(_proxy.COLOURS)},
         "colour_servers": {"type": "list", "elements": "str", "default": []},
-        "proxy": {"type": "str", "default": "nginx", "choices": ["nginx", "haproxy"]},
-        "nginx_include": {"type": "path"},
-        "nginx_upstream": {"type": "str"},
-        "nginx_config": {"type": "path", "default": "/etc/nginx/nginx.conf"},
-        "nginx_binary": {"type": "str", "default": "nginx"},
-        "haproxy_socket": {"type": "path"},
-        "haproxy_backend": {"type": "str"},
+        **PROXY_SPEC,
         "confirm_url": {"type": "str", "default": ""},
         "expected_commit": {"type": "str", "default": ""},
         "health_path": {"type": "str", "default": ""},

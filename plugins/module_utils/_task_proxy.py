@@ -15,19 +15,24 @@ from ansible_collections.maestro.conductor.plugins.module_utils._nginx import Ng
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, Outcome
 from ansible_collections.maestro.conductor.plugins.module_utils._task_lock import FENCE_SPEC, fence_check
 
+# the proxy a module works on (doc fragment maestro.conductor.proxy)
+PROXY_SPEC = {
+    "proxy": {"type": "str", "default": "nginx", "choices": ["nginx", "haproxy"]},
+    "nginx_include": {"type": "path"},
+    "nginx_upstream": {"type": "str"},
+    "nginx_config": {"type": "path", "default": "/etc/nginx/nginx.conf"},
+    "nginx_binary": {"type": "str", "default": "nginx"},
+    "haproxy_socket": {"type": "path"},
+    "haproxy_backend": {"type": "str"},
+}
+
 SPEC = {
     "argument_spec": {
-        "proxy": {"type": "str", "default": "nginx", "choices": ["nginx", "haproxy"]},
+        **PROXY_SPEC,
         "colour": {"type": "str", "choices": list(_proxy.COLOURS)},
         "tag": {"type": "str", "default": ""},
         "servers": {"type": "list", "elements": "str", "default": []},
         "colour_servers": {"type": "dict", "default": {}},
-        "nginx_include": {"type": "path"},
-        "nginx_upstream": {"type": "str"},
-        "nginx_config": {"type": "path", "default": "/etc/nginx/nginx.conf"},
-        "nginx_binary": {"type": "str", "default": "nginx"},
-        "haproxy_socket": {"type": "path"},
-        "haproxy_backend": {"type": "str"},
         "confirm_url": {"type": "str"},
         "expected_commit": {"type": "str"},
         "health_urls": {"type": "list", "elements": "str", "default": []},

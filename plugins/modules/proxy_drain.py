@@ -30,6 +30,7 @@ author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
   - maestro.conductor.attributes
+  - maestro.conductor.proxy
 attributes:
   check_mode:
     support: full
@@ -58,31 +59,6 @@ options:
     type: list
     elements: str
     default: []
-  proxy:
-    description: Which proxy fronts the service.
-    type: str
-    choices: [nginx, haproxy]
-    default: nginx
-  nginx_include:
-    description: With nginx, the managed upstream include file (written by M(maestro.conductor.proxy_flip)).
-    type: path
-  nginx_upstream:
-    description: With nginx, the upstream name the include defines.
-    type: str
-  nginx_config:
-    description: With nginx, the main configuration file, for C(nginx -t) and reload.
-    type: path
-    default: /etc/nginx/nginx.conf
-  nginx_binary:
-    description: With nginx, the nginx executable.
-    type: str
-    default: nginx
-  haproxy_socket:
-    description: With HAProxy, the runtime API socket (C(stats socket ... level admin)).
-    type: path
-  haproxy_backend:
-    description: With HAProxy, the backend whose servers are named after the colours.
-    type: str
   confirm_url:
     description: A URL through the proxy that must report O(expected_commit) after the change.
     type: str

@@ -34,6 +34,7 @@ author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
   - maestro.conductor.attributes
+  - maestro.conductor.proxy
 attributes:
   check_mode:
     support: full
@@ -42,11 +43,6 @@ attributes:
   idempotent:
     support: full
 options:
-  proxy:
-    description: Which proxy fronts the service.
-    type: str
-    choices: [nginx, haproxy]
-    default: nginx
   colour:
     description:
       - The colour to send traffic to.
@@ -71,26 +67,6 @@ options:
         colour or the other, and a header that names the other colour's servers is seen as the lie it is.
     type: dict
     default: {}
-  nginx_include:
-    description: With nginx, the managed upstream include file.
-    type: path
-  nginx_upstream:
-    description: With nginx, the upstream name the include defines.
-    type: str
-  nginx_config:
-    description: With nginx, the main configuration file, for C(nginx -t) and reload.
-    type: path
-    default: /etc/nginx/nginx.conf
-  nginx_binary:
-    description: With nginx, the nginx executable.
-    type: str
-    default: nginx
-  haproxy_socket:
-    description: With HAProxy, the runtime API socket (C(stats socket ... level admin)).
-    type: path
-  haproxy_backend:
-    description: With HAProxy, the backend whose servers are named after the colours.
-    type: str
   confirm_url:
     description: A URL through the proxy that reports the running commit (JSON C({"commit":...}) or the bare id).
     type: str
