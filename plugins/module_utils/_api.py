@@ -282,7 +282,9 @@ def next_cursor(link: str) -> str | None:
     client cannot follow (no ``after`` in it)."""
     # each link is <URL>; params: a comma inside the URL (an encoded cursor may hold one) does not end it
     for target, params in re.findall(r"<([^>]*)>((?:\s*;[^,<]*)*)", link or ""):
-        if re.search(r'\brel="?([^"]*\s)?next(\s[^"]*)?"?', params):
+        rels = [value.strip().strip('"').split() for key, _sep, value in (p.strip().partition("=") for p in params.split(";"))
+                if key.strip().lower() == "rel"]
+        if any("next" in values for values in rels):
             found = urllib.parse.parse_qs(urllib.parse.urlsplit(target.strip()).query).get("after")
             return found[0] if found and found[0] else None
     return ""

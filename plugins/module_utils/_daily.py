@@ -113,16 +113,17 @@ def _dependabot_findings(dependabot: dict, red: list) -> list[Finding]:
                              "(maestro_dependabot_red_severities)")
     if not dependabot["known"]:
         return [Finding("security", f"the hosted repository's Dependabot alerts are unknown ({dependabot['error']})")]
+    findings = []
     if not dependabot.get("complete", True):
-        return [Finding("security", f"the hosted repository's Dependabot alerts were not all read ({dependabot['open']} read, the "
-                                    "rest unknown): the severities of the rest are unknown")]
+        findings.append(Finding("security", f"the hosted repository's Dependabot alerts were not all read ({dependabot['open']} read, "
+                                            "the rest unknown): the severities of the rest are unknown"))
     counted = {severity: dependabot["severities"].get(severity, 0) for severity in red}
     if not any(counted.values()):
-        return []
+        return findings
     named = [f"#{a['number']} {a['package']} ({a['severity']}, {a['advisory'] or 'no advisory id'})" for a in dependabot["alerts"]
              if a.get("severity") in red][:5]
-    return [Finding("security", "open Dependabot alerts: " + ", ".join(f"{count} {severity}" for severity, count in counted.items() if count)
-                    + ": " + "; ".join(named))]
+    return findings + [Finding("security", "open Dependabot alerts: "
+                               + ", ".join(f"{count} {severity}" for severity, count in counted.items() if count) + ": " + "; ".join(named))]
 
 
 def judge(observed: dict, now: float) -> Daily:
@@ -237,7 +238,7 @@ def render_markdown(report: dict) -> str:
         if not dependabot["known"]:
             lines.append(f"| UNKNOWN | {_cell(dependabot['error'])} |")
         else:
-            lines.append(f"| open | {dependabot['open']} ("
+            lines.append(f"| open | {'' if dependabot.get('complete', True) else 'at least '}{dependabot['open']} ("
                          + ", ".join(f"{dependabot['severities'].get(s, 0)} {s}" for s in DEPENDABOT_SEVERITIES) + ") |")
             lines += [f"| #{a['number']} {_cell(a['package'])} | {_cell(a['severity'])}: {_cell(a['advisory'])} {_cell(a['summary'])} |"
                       for a in dependabot["alerts"][:20]]

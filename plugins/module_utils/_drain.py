@@ -80,7 +80,7 @@ def drain_nginx(proxy: Nginx, state: str, colour: str, servers: list[str], colou
     if not serving:
         raise ConductorError(f"draining {', '.join(servers)} would leave nginx upstream {proxy.upstream} no server: at least one "
                              f"{colour} server must keep serving (drain fewer hosts at a time); nothing changed")
-    if staying is not None and state == "drained" and not check_mode:
+    if staying is not None and state == "drained" and not check_mode and sorted(drained) != sorted(was_drained):
         staying(serving)
     flip = flip_nginx(proxy, colour, serving, tag, confirm_url=confirm_url, commit=commit, confirm_timeout=confirm_timeout,
                       check_mode=check_mode, fence=fence, drained=drained, what=_what(state, servers))

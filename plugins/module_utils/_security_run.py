@@ -63,6 +63,13 @@ def plan(ledger: dict, verified: dict, proxies: list[dict], app_hosts: list[dict
     silent = {name for name, server in endpoints.items()
               if not any(f"//{server}/" in str(a.get("url")) for a in answers)
               or any(f"//{server}/" in str(a.get("url")) and a.get("commit") != commit for a in answers)}
+    # a host in rotation that does not answer: a drain would be refused for it (the hosts that stay must answer), and no
+    # batch could be taken out safely while it serves; nothing is touched
+    broken = sorted(silent - out)
+    if broken:
+        raise ConductorError(f"app host(s) {', '.join(broken)} in rotation do not answer {commit[:12]} on their {colour} colour (read "
+                             "from every proxy host): nothing touched; deploy the live release again, or take them out of the "
+                             "inventory, first")
     groups = batches([host["name"] for host in app_hosts], batch)
     for group in groups:
         # a host an earlier run left drained stays out until its own batch proves it
@@ -80,13 +87,14 @@ def _failed(result: dict | None) -> str:
     """Why a registered task result is no success ('' when it is one)."""
     if not result:
         return "not reached"
+    # a looped task (one item a proxy): what the first item that failed said, and where
+    items = [item for item in result.get("results") or [] if isinstance(item, dict) and (item.get("failed") or item.get("unreachable"))]
+    if items and (result.get("failed") or result.get("unreachable")):
+        first = items[0]
+        return f"{first.get('item', '?')}: " + ("unreachable: " if first.get("unreachable") else "") + str(first.get("msg") or "failed")
     if result.get("unreachable"):
         return f"unreachable: {result.get('msg', '')}".strip()
     if result.get("failed"):
-        # a looped task (one item a proxy): what the first item that failed said
-        items = [item for item in result.get("results") or [] if isinstance(item, dict) and (item.get("failed") or item.get("unreachable"))]
-        if items:
-            return f"{items[0].get('item', '?')}: {items[0].get('msg') or 'failed'}"
         return result.get("msg") or "failed"
     if result.get("skipped"):
         return "skipped"
@@ -134,7 +142,9 @@ def verdict(plan_: dict, hosts: dict[str, dict | None], verified: dict, proxies:
         state = state or {"state": "not_run", "msg": "not reached: the run stopped at an earlier red batch", "applied": []}
         reports.append({"host": name, **state})
         if state["state"] == "red":
-            red.append(f"{name}: {state['msg']} (left out of rotation)")
+            # a host whose lock or drain failed was never taken out: it is still serving, untouched
+            kept = state["msg"].startswith(("lock:", "drain:"))
+            red.append(f"{name}: {state['msg']} ({'still in rotation, untouched' if kept else 'left out of rotation'})")
         lines.append(f"{name}: {state['state']}" + (f": {state['msg']}" if state["msg"] else "")
                      + (f"; applied {', '.join(state['applied'])}" if state.get("applied") else "")
                      + ("; rebooted" if state.get("rebooted") else ""))

@@ -463,3 +463,9 @@ def test_a_cursor_that_repeats_or_cannot_be_followed_leaves_the_alerts_incomplet
     judged = _daily._dependabot_findings(_daily._dependabot({"dependabot_checked": True, "ci": {"dependabot": found}}),  # pylint: disable=protected-access
                                          ["critical"])
     assert [f.message.split(" (")[0] for f in judged] == ["the hosted repository's Dependabot alerts were not all read"]
+
+
+def test_a_link_relation_is_read_whole():
+    assert _api.next_cursor('<https://x/a?after=1>; rel="nextfoo"') == ""
+    assert _api.next_cursor('<https://x/a?after=1>; rel="prev next"') == "1"
+    assert _api.next_cursor('<https://x/a?after=2>; rel=next') == "2"

@@ -45,7 +45,7 @@ def test_the_plan_names_the_live_colour_and_one_host_a_batch():
     (LEDGER, VERIFIED, [proxy()], HOSTS, "100%", "would leave no app host serving"),
     (LEDGER, VERIFIED, [proxy(drained=("10.0.0.3:18082",))], HOSTS, 2, "(app3 out of rotation)"),
     (LEDGER, VERIFIED, [proxy(answers={"app2": OTHER}), proxy("lb2", answers={"app3": ""})], HOSTS, 1,
-     f"(app2, app3 not answering {COMMIT[:12]} on green)"),
+     f"app host(s) app2, app3 in rotation do not answer {COMMIT[:12]} on their green colour"),
     (LEDGER, VERIFIED, [{**proxy(), "observation": {**proxy()["observation"], "config_source": "servers"}}], HOSTS, 1,
      "not written by proxy_flip"),
 ])
@@ -53,6 +53,11 @@ def test_nothing_is_touched_when_the_plan_cannot_keep_the_verified_release_servi
     with pytest.raises(ConductorError) as raised:
         _security_run.plan(ledger, verified, proxies, hosts, batch)
     assert message in str(raised.value)
+
+
+def test_a_host_out_of_rotation_that_does_not_answer_is_planned_to_be_proven():
+    plan = _security_run.plan(LEDGER, VERIFIED, [proxy(drained=("10.0.0.2:18082",), answers={"app2": ""})], HOSTS)
+    assert plan["drained"] == ["10.0.0.2:18082"]
 
 
 def test_a_host_left_out_by_an_earlier_run_is_planned_and_counts_as_not_serving():
@@ -94,6 +99,8 @@ def test_a_host_is_green_only_when_the_release_was_proven_on_it_after_its_update
     ({"lock": {"unreachable": True, "msg": "ledger host down"}}, "lock: unreachable"),
     ({"relock": {"failed": True, "msg": "lease ended"}, "back": {"skipped": True}}, "relock: lease ended"),
     ({"drain": {"unreachable": True, "msg": "lb-haproxy down"}}, "drain: unreachable"),
+    ({"drain": {"unreachable": True, "results": [{"item": "lb-haproxy", "unreachable": True, "msg": "ssh: no route"}]}},
+     "drain: lb-haproxy: unreachable: ssh: no route"),
 ])
 def test_a_host_is_red_naming_the_first_step_that_failed(change, message):
     state = _security_run.host_state({**GREEN, **change}, [IMAGE])
@@ -113,6 +120,9 @@ def test_the_verdict_is_red_for_a_red_host_one_not_reached_or_a_release_that_no_
     bad = _security_run.verdict(plan, {"app1": green, "app2": red, "app3": None}, VERIFIED, served, 200.0, 100.0)
     assert not bad["ok"] and bad["summary"][0].endswith("RED, 1 green, 1 red, 1 not reached")
     assert "app2: stage: health: timed out (left out of rotation)" in bad["red"]
+    refused = _security_run.host_state({**GREEN, "drain": {"failed": True, "msg": "refused"}}, [IMAGE])
+    untouched = _security_run.verdict(plan, {"app1": refused, "app2": None, "app3": None}, VERIFIED, served, 2.0, 1.0)
+    assert "app1: drain: refused (still in rotation, untouched)" in untouched["red"]
     assert {"name": "maestro_security_update_hosts", "labels": {"state": "not_run"}, "value": 1} in bad["gauges"]
     moved = _security_run.verdict(plan, {"app1": green, "app2": green, "app3": green}, {**VERIFIED, "ok": False, "msg": "tag moved"},
                                   [{"item": "lb", "observation": {"serving_commit": OTHER}}], 200.0, 100.0)
