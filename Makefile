@@ -69,6 +69,7 @@ help:
 	@echo "make security-updates              app hosts in batches: out of rotation, security updates, reboot if required, the live"
 	@echo "                                   release restarted and proven on the host, back in rotation; a red host stays out"
 	@echo "make schedules                     the schedules as systemd timers [SCHEDULES_STATE=absent]"
+	@echo "make awx-configure CONTROLLER_HOST=...  the job templates, surveys, workflow, credential types and schedules in AWX"
 	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
@@ -172,6 +173,13 @@ prune-releases: setup
 .PHONY: security-updates
 security-updates: setup
 	$(playbook) playbooks/security_updates.yml
+
+# the AWX objects of awx/controller/ (docs/awx.md) applied to a controller: CONTROLLER_HOST=https://..., with
+# CONTROLLER_OAUTH_TOKEN or CONTROLLER_USERNAME and CONTROLLER_PASSWORD in the environment (awx.awx reads them)
+.PHONY: awx-configure
+awx-configure: setup
+	@test -n "$${CONTROLLER_HOST:-}" || { echo "CONTROLLER_HOST is required: make awx-configure CONTROLLER_HOST=https://awx.example.com" >&2; exit 2; }
+	$(playbook) playbooks/awx_configure.yml
 
 # the schedules as systemd timers (docs/maintenance.md); SCHEDULES_STATE=absent removes them
 .PHONY: schedules

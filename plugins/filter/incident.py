@@ -9,7 +9,7 @@ import posixpath
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _incident
+from ansible_collections.maestro.conductor.plugins.module_utils import _incident, _notify
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._names import check_relative_path
 
@@ -72,8 +72,14 @@ def incident_summary(request: dict) -> list[str]:
                                    request.get("notifications") or [], request.get("archive") or {}, request.get("postmortem") or {})
 
 
+def incident_sinks(sinks: object, webhook_url: str = "", slack_url: str = "", pagerduty_routing_key: str = "") -> dict:
+    """``maestro_incident_sinks`` with the secrets an AWX credential put in the job's environment."""
+    variables = dict(zip((variable for variable, _key in _notify.CREDENTIAL_ENV.values()), (webhook_url, slack_url, pagerduty_routing_key)))
+    return _notify.with_credentials(sinks, variables)
+
+
 class FilterModule:  # pylint: disable=too-few-public-methods
     def filters(self):
         return {"archive_entry": archive_entry, "archive_capture": archive_capture, "proxy_config_entry": proxy_config_entry,
                 "incident_rollback_command": incident_rollback_command, "incident_rollback_verdict": incident_rollback_verdict,
-                "incident_summary": incident_summary}
+                "incident_summary": incident_summary, "incident_sinks": incident_sinks}

@@ -249,6 +249,30 @@ def validate_sinks(sinks: object) -> dict:
     return checked
 
 
+# where an AWX credential (awx/controller/credential_types.yml) puts the sinks' secrets: the job's environment
+CREDENTIAL_ENV = {"webhook": ("MAESTRO_INCIDENT_WEBHOOK_URL", "url"), "slack": ("MAESTRO_SLACK_WEBHOOK_URL", "url"),
+                  "pagerduty": ("MAESTRO_PAGERDUTY_ROUTING_KEY", "routing_key")}
+
+
+def with_credentials(sinks: object, environment: dict) -> dict:
+    """``maestro_incident_sinks`` with the secrets a credential gave the job (``environment``: CREDENTIAL_ENV's variables):
+    each fills its sink's setting, adding the sink when it is not configured; the PagerDuty routing key fills a configured
+    pagerduty_change too. What the inventory says otherwise (headers, a URL of its own) is kept."""
+    sinks = {} if sinks in (None, "") else sinks
+    if not isinstance(sinks, dict):
+        return sinks  # validate_sinks names what it is instead
+    merged = {name: dict(settings) if isinstance(settings, dict) else settings for name, settings in sinks.items()}
+    for sink, (variable, key) in CREDENTIAL_ENV.items():
+        value = str(environment.get(variable) or "")
+        if not value:
+            continue
+        targets = [sink] + (["pagerduty_change"] if sink == "pagerduty" and isinstance(merged.get("pagerduty_change"), dict) else [])
+        for target in targets:
+            current = merged.get(target)
+            merged[target] = {**(current if isinstance(current, dict) else {}), key: value}
+    return merged
+
+
 def _webhook(settings: dict, where: str) -> dict:
     headers = settings.get("headers") or {}
     if not isinstance(headers, dict):

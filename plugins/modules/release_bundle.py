@@ -113,6 +113,8 @@ options:
       - An existing signature is kept when it still signs the attestation with this key; the envelope's Ed25519
         signature is deterministic, so the same Statement and key write the same envelope.
       - Without it, an existing signature or envelope of an attestation that changes is refused rather than left stale.
+      - If not given, the C(MAESTRO_SIGNING_KEY) environment variable (the AWX credential type C(maestro release signing key)
+        puts the key's file there).
     type: path
   workers:
     description: Threads used to hash artifacts; V(0) means one per CPU core.
@@ -198,7 +200,7 @@ artifacts:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.maestro.conductor.plugins.module_utils._bundle import BundleRequest, plan_bundle, write_bundle
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
@@ -224,7 +226,7 @@ def main() -> None:
                     "detail": {"type": "str"},
                 },
             },
-            "signing_key": {"type": "path"},
+            "signing_key": {"type": "path", "fallback": (env_fallback, ["MAESTRO_SIGNING_KEY"])},
             "workers": {"type": "int", "default": 0},
         },
         required_by={"workflow_file": "workflow"},

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pyld import jsonld
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _common, _release_format as fmt
+from ansible_collections.maestro.conductor.plugins.module_utils import _bundle, _common, _release_format as fmt, _signing
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._verify import verify_release
 from ansible_collections.maestro.conductor.plugins.modules import release_bundle
@@ -359,3 +359,15 @@ def test_a_workflow_is_recorded_with_its_digest_in_evidence_format_2_and_the_rel
 def test_a_workflow_that_cannot_be_recorded_is_refused_naming_it(release, overrides, message):
     with pytest.raises(ConductorError, match=message):
         plan(release, **overrides)
+
+
+def test_the_signing_key_comes_from_the_environment_an_awx_credential_sets(release, monkeypatch):
+    """The credential type 'maestro release signing key' writes the key to a file of the job's own and names it in
+    MAESTRO_SIGNING_KEY: without signing_key, release_bundle signs with it."""
+    (release.dir / "notes.txt").write_text("release notes\n")
+    monkeypatch.setenv("MAESTRO_SIGNING_KEY", str(release.key))
+    out = run(release_bundle, {"tag": release.tag, "release_dir": str(release.dir), "repo": str(release.repo)}, monkeypatch)
+    assert not out.failed and out.result["changed"], out.result
+    data = release.attestation().read_bytes()
+    signature = (release.dir / f"release-attestation-{release.tag}.jsonld.sig").read_bytes()
+    assert _signing.verify(data, signature, str(release.signers), "maestro-release") == "releaser@test.invalid"

@@ -337,3 +337,20 @@ def test_chat_text_from_outside_is_inert():
     text = _notify.markdown(hostile)
     assert "@channel" not in text and "![x](" not in text and "<b>" not in text
     assert all(line.count("|") - line.count("\\|") == 3 for line in text.splitlines() if line.startswith("| ") and "---" not in line)
+
+
+def test_an_awx_credential_s_secrets_fill_the_sinks_and_add_the_ones_not_configured():
+    """awx/controller/credential_types.yml puts the sinks' secrets in the job's environment; the inventory keeps the rest."""
+    configured = {"webhook": {"url": "https://hooks.example/old", "headers": {"X-Team": "ops"}}, "pagerduty_change": {"url": "http://127.0.0.1:1/"},
+                  "email": {"host": "127.0.0.1", "port": 25, "to": ["ops@example.invalid"]}}
+    merged = _notify.with_credentials(configured, {"MAESTRO_INCIDENT_WEBHOOK_URL": "https://hooks.example/secret",
+                                                   "MAESTRO_PAGERDUTY_ROUTING_KEY": "R0UT1NG"})
+    assert merged["webhook"] == {"url": "https://hooks.example/secret", "headers": {"X-Team": "ops"}}
+    assert merged["pagerduty"] == {"routing_key": "R0UT1NG"} and merged["pagerduty_change"]["routing_key"] == "R0UT1NG"
+    assert "slack" not in merged and merged["email"] == configured["email"]
+    assert configured["webhook"]["url"] == "https://hooks.example/old"  # the inventory's own mapping is never changed
+    assert _notify.with_credentials(None, {"MAESTRO_SLACK_WEBHOOK_URL": "https://hooks.slack.example/T"}) == {
+        "slack": {"url": "https://hooks.slack.example/T"}}
+    assert _notify.with_credentials(configured, {}) == configured
+    assert _notify.with_credentials(["webhook"], {"MAESTRO_SLACK_WEBHOOK_URL": "x"}) == ["webhook"]  # validate_sinks names it
+    assert "pagerduty" in _notify.validate_sinks(merged)
