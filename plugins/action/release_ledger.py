@@ -11,3 +11,4 @@ from ansible_collections.maestro.conductor.plugins.plugin_utils._controller impo
 class ActionModule(ControllerAction):
     MODULE = "maestro.conductor.release_ledger"
     ENTRY = ENTRY
+    JOB_OPTION = "job"

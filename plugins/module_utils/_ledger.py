@@ -131,6 +131,42 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
     return record
 
 
+# who ran it, when a job runner (AWX) did: the job and its template, the workflow it ran in, the user who launched it
+JOB_FIELDS = {"id": int, "template": str, "workflow_id": int, "workflow": str, "launched_by": str}
+JOB_SPEC = {"type": "dict", "options": {name: {"type": "int" if kind is int else "str"} for name, kind in JOB_FIELDS.items()}}
+
+
+def validate_job(job: object) -> dict:
+    """A record's ``job``: the fields of JOB_FIELDS that are set, id required; {} for none."""
+    if not job:
+        return {}
+    if not isinstance(job, dict):
+        raise ConductorError(f"ledger job must be a mapping of {', '.join(JOB_FIELDS)}, got {type(job).__name__}")
+    unknown = sorted(set(job) - set(JOB_FIELDS))
+    if unknown:
+        raise ConductorError(f"ledger job has unknown fields {unknown}: expected {', '.join(JOB_FIELDS)}")
+    clean = {}
+    for name, kind in JOB_FIELDS.items():
+        value = job.get(name)
+        if value in (None, ""):
+            continue
+        if kind is int:
+            if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
+                raise ConductorError(f"ledger job {name} {value!r} is invalid: expected a positive whole number")
+            clean[name] = int(value)
+        else:
+            clean[name] = str(value)[:256]
+    if "id" not in clean:
+        raise ConductorError("ledger job needs its id: the job runner's job id")
+    return clean
+
+
+def with_job(records: list[dict], job: object) -> list[dict]:
+    """``records``, each naming the job that wrote it (when there is one)."""
+    clean = validate_job(job)
+    return [{**record, "job": clean} if clean else record for record in records]
+
+
 def make_incident_record(environment: str, event: str, incident: str, actor: str, tag: str = "", detail: str = "",
                          data: dict | None = None, record_id: str = "") -> dict:
     """A validated record of an incident's step; raises ConductorError naming the first bad field."""

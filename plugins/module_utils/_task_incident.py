@@ -43,6 +43,7 @@ SPEC = {
         "failed_requests": {"type": "int"},
         "due_days": {"type": "int", "default": 5},
         "run_output": {"type": "str"},
+        "job": _ledger.JOB_SPEC,
     },
     "required_if": [
         ("state", "opened", ["actor", "incident_dir"]),
@@ -70,6 +71,7 @@ def _open(params: dict, records: list[dict], check_mode: bool) -> dict:
                                 source=params["source"], alert=params["alert"] or {}, allow_second=params["allow_second"])
     current = _ledger.state(records, params["environment"])
     plan = _incident.plan_open(records, request, _target(params), _now(), live_commit=current.live_commit)
+    plan.records = _ledger.with_job(plan.records, params["job"])
     if plan.action == "open" and not check_mode:
         def still_no_open_incident(now_records: list[dict]) -> None:
             # two alerts (or an alert and a human) at once: the one that writes second sees the first and is refused
@@ -94,9 +96,10 @@ def _open(params: dict, records: list[dict], check_mode: bool) -> dict:
 
 def _record(params: dict, records: list[dict], event: str, data: dict, detail: str = "", record_id: str = "") -> dict:
     opened = _incident.opened_record(records, params["incident"])
-    return _ledger.make_incident_record(params["environment"], event, params["incident"], params["actor"],
-                                        tag=_ledger.state(records, params["environment"]).live or opened.get("tag", ""),
-                                        detail=detail, data=data, record_id=record_id)
+    record = _ledger.make_incident_record(params["environment"], event, params["incident"], params["actor"],
+                                          tag=_ledger.state(records, params["environment"]).live or opened.get("tag", ""),
+                                          detail=detail, data=data, record_id=record_id)
+    return _ledger.with_job([record], params["job"])[0]
 
 
 def _sinks(outcome: dict) -> list[dict]:

@@ -27,6 +27,7 @@ SPEC = {
         "quarantine": {"type": "str"},
         "last": {"type": "int", "default": 50},
         "fence": FENCE_SPEC,
+        "job": _ledger.JOB_SPEC,
     },
     "required_if": [
         ("state", "append", ["event", "actor"]),
@@ -82,7 +83,8 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
         return _repair(params, check_mode, diff)
     records, current = _ledger.read_environment(params["path"], environment)
     record = None if params["state"] == "query" else _planned_record(params, {"records": records, "state": current})
-    extra = _quarantine(params, record, current)
+    extra = _ledger.with_job(_quarantine(params, record, current), params["job"])
+    record = _ledger.with_job([record], params["job"])[0] if record is not None else None
     if record is not None and not check_mode:
         # the record id is checked again under the ledger's lock: another run may have written it since the read
         if not _ledger.append(params["path"], record, *extra, fence=fence_check(params["fence"], "writing the ledger")):

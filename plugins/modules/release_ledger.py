@@ -31,6 +31,7 @@ author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
   - maestro.conductor.attributes
+  - maestro.conductor.job
 attributes:
   check_mode:
     support: full

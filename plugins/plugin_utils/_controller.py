@@ -22,6 +22,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._task import Entry, TaskFailed
+from ansible_collections.maestro.conductor.plugins.plugin_utils._awx import job_of
 
 _LOCAL = ("local", "ansible.builtin.local")
 _PR_SET_PDEATHSIG = 1
@@ -85,11 +86,18 @@ class ControllerAction(ActionBase):
 
     MODULE = ""
     ENTRY: Entry
+    # the option that records the AWX job the task runs in (the ledger's writers); the task's own value wins
+    JOB_OPTION = ""
 
     def run(self, tmp=None, task_vars=None):
         die_with_parent()
         result = super().run(tmp, task_vars)
-        return {**result, **self._module(dict(self._task.args), task_vars or {})}
+        args = dict(self._task.args)
+        if self.JOB_OPTION and self.JOB_OPTION not in args:
+            job = job_of(task_vars or {})
+            if job:
+                args[self.JOB_OPTION] = job
+        return {**result, **self._module(args, task_vars or {})}
 
     def _module(self, args: dict, task_vars: dict) -> dict:
         """The module's result for ``args``: its core here when the target is this controller, else the module there."""

@@ -322,3 +322,36 @@ def test_a_record_whose_tag_is_no_tag_name_is_refused_when_read(tmp_path):
     path.write_text(json.dumps({"event": "deployed", "tag": "v1\nserver { listen 1; }", "environment": "prod"}) + "\n")
     with pytest.raises(ConductorError, match="line 1 is corrupt \\(tag name 'v1\\\\nserver"):
         _ledger.read(str(path))
+
+
+# ---------------------------------------------------------------------------------------------- the AWX job of a record
+
+def test_a_record_written_from_an_awx_job_names_the_job_its_template_and_workflow(tmp_path):
+    from ansible_collections.maestro.conductor.plugins.plugin_utils._awx import job_of  # pylint: disable=import-outside-toplevel
+    awx_vars = {"awx_job_id": 4321, "awx_job_template_name": "maestro deploy", "awx_workflow_job_id": "4320",
+                "awx_workflow_job_name": "maestro release", "awx_user_name": "alice", "awx_job_launch_type": "workflow"}
+    job = job_of(awx_vars)
+    args = {"path": str(tmp_path / "l.jsonl"), "environment": "prod", "state": "append", "event": "deployed", "tag": "v1.0.0",
+            "actor": "awx-job-4321", "job": job}
+    done = run_here(_task_ledger.ENTRY, args, check_mode=False, diff=False)
+    assert not done.get("failed"), done
+    assert _ledger.read(args["path"])[-1]["job"] == {"id": 4321, "template": "maestro deploy", "workflow_id": 4320,
+                                                     "workflow": "maestro release", "launched_by": "alice"}
+    # tower_* (older AWX) read the same; outside AWX no job at all, and the record has none
+    assert job_of({"tower_job_id": 7, "tower_job_template_name": "t"}) == {"id": 7, "template": "t"}
+    assert job_of({"awx_job_template_name": "no id"}) == {}
+    plain = run_here(_task_ledger.ENTRY, {**args, "job": None, "tag": "v1.0.1"}, check_mode=False, diff=False)
+    assert not plain.get("failed") and "job" not in _ledger.read(args["path"])[-1]
+
+
+@pytest.mark.parametrize("job, message", [
+    ({"template": "x"}, "needs its id"),
+    ({"id": "12; rm -rf /"}, "positive whole number"),
+    ({"id": 0}, "positive whole number"),
+    ({"id": True}, "positive whole number"),
+    ({"id": 3, "cmd": "x"}, "unknown fields"),
+    ("42", "must be a mapping"),
+])
+def test_a_malformed_job_is_refused_naming_the_field(job, message):
+    with pytest.raises(ConductorError, match=message):
+        _ledger.validate_job(job)
