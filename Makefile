@@ -70,6 +70,7 @@ help:
 	@echo "                                   release restarted and proven on the host, back in rotation; a red host stays out"
 	@echo "make schedules                     the schedules as systemd timers [SCHEDULES_STATE=absent]"
 	@echo "make awx-configure CONTROLLER_HOST=...  the job templates, surveys, workflow, credential types and schedules in AWX"
+	@echo "make ee                            the execution environment for AWX (meta/execution-environment.yml), built with docker"
 	@echo "any playbook target: PLAYBOOK_ARGS=\"--check --diff\" for a dry run"
 	@echo "make build                         build the collection tarball"
 	@echo "make bench                         run the benchmarks in bench/"
@@ -180,6 +181,26 @@ security-updates: setup
 awx-configure: setup
 	@test -n "$${CONTROLLER_HOST:-}" || { echo "CONTROLLER_HOST is required: make awx-configure CONTROLLER_HOST=https://awx.example.com" >&2; exit 2; }
 	$(playbook) playbooks/awx_configure.yml
+
+# the execution environment of meta/execution-environment.yml (docs/awx.md), built with ansible-builder and docker from a
+# staging directory shaped like the collection's root: the definition, its requirement files, the collection's tarball
+# and its dependencies' (rebuilt from the bundled `ansible` package: Galaxy cannot be reached), the wheels pip installs
+# there (no index is reachable from the build), on a base image made here
+EE_IMAGE ?= maestro-conductor-ee:latest
+EE_STAGE := .build/ee
+.PHONY: ee
+ee: services
+	bash scripts/drill_host_image.sh
+	rm -rf $(EE_STAGE) && mkdir -p $(EE_STAGE)/meta $(EE_STAGE)/collections
+	cp meta/execution-environment.yml $(EE_STAGE)/
+	cp meta/ee-collections.yml meta/ee-requirements.txt meta/ee-bindep.txt $(EE_STAGE)/meta/
+	$(BIN)/ansible-galaxy collection build --force --output-path $(EE_STAGE)/collections . >/dev/null
+	mv $(EE_STAGE)/collections/maestro-conductor-*.tar.gz $(EE_STAGE)/collections/maestro-conductor.tar.gz
+	$(PY) scripts/collection_tarballs.py --unversioned $(EE_STAGE)/collections \
+	  $$($(PY) -c 'import yaml; print(" ".join(yaml.safe_load(open("galaxy.yml"))["dependencies"]))') >/dev/null
+	$(BIN)/pip wheel --quiet --disable-pip-version-check --wheel-dir $(EE_STAGE)/wheels -r meta/ee-build-wheels.txt -c constraints.txt
+	$(BIN)/ansible-builder build --container-runtime docker --file $(EE_STAGE)/execution-environment.yml \
+	  --context $(EE_STAGE)/context --tag $(EE_IMAGE)
 
 # the schedules as systemd timers (docs/maintenance.md); SCHEDULES_STATE=absent removes them
 .PHONY: schedules
