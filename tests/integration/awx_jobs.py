@@ -14,6 +14,7 @@ answers)."""
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import shutil
 import time
@@ -68,6 +69,7 @@ class Job:
     artifacts: dict
     stdout: str
     seconds: float
+    playbook_seconds: float = 0.0
     extra_vars: dict = field(default_factory=dict)
 
     @property
@@ -113,9 +115,12 @@ class Controller:
                                     envvars={**self.inventory_env, **self.credentials_env, **(credentials or {})},
                                     quiet=True, settings={"suppress_ansible_output": True})
         seconds = time.monotonic() - started
-        final = [e for e in runner.events if e.get("event") == "playbook_on_stats"]
+        events = list(runner.events)
+        final = [e for e in events if e.get("event") == "playbook_on_stats"]
+        # the playbook's own clock: from its first job event to its last
+        stamps = sorted(datetime.datetime.fromisoformat(e["created"]) for e in events if e.get("created"))
         job = Job(job_id, name, runner.status, runner.rc, dict(final[-1]["event_data"].get("artifact_data") or {}) if final else {},
-                  runner.stdout.read(), seconds, extra)
+                  runner.stdout.read(), seconds, (stamps[-1] - stamps[0]).total_seconds() if stamps else 0.0, extra)
         self.jobs.append(job)
         return job
 
