@@ -27,8 +27,11 @@ SANITY_ROOT := .build/ansible_collections/maestro/conductor
 # tagged !unsafe: ansible-core loads command-line extra vars as trusted templates, and a REASON="page shows {{ price }}"
 # is text, never a template to render.
 extra_vars = "$$($(PY) -c 'import json, os, sys; print("{" + ", ".join(f"{json.dumps(k)}: !unsafe {json.dumps(os.environ[v])}" for k, v in (a.split("=", 1) for a in sys.argv[1:]) if os.environ.get(v)) + "}")' $(1))"
+# What a playbook target prints: a line per step with its duration, the procedure's own summaries, failures in full and
+# the recap (plugins/callback/steps.py); V=1 gives Ansible's own output, every task and every result.
+STDOUT_CALLBACK := $(if $(filter 1,$(V)),ansible.builtin.default,maestro.conductor.steps)
 # PLAYBOOK_ARGS="--check --diff" (or -v, --limit ...) passes through to every playbook target
-playbook = $(BIN)/ansible-playbook -i $(INVENTORY) $(PLAYBOOK_ARGS)
+playbook = ANSIBLE_STDOUT_CALLBACK=$(STDOUT_CALLBACK) $(BIN)/ansible-playbook -i $(INVENTORY) $(PLAYBOOK_ARGS)
 
 .PHONY: help
 help:
@@ -37,6 +40,7 @@ help:
 	@echo "                                   firing while a tampered release is live, resolved after the rollback"
 	@echo "make demo-down                     stop the demo: its blue and green stacks, its nginx and HAProxy"
 	@echo "make test                          unit, sanity, lint and integration tests"
+	@echo "                                   every target prints a line per step with its duration; V=1 Ansible's full output"
 	@echo "make deploy TAG=...                verify, deploy to the idle colour, flip, confirm, record"
 	@echo "make rollback [TAG=...]            the same back to TAG, or to the prior healthy tag"
 	@echo "make unlock [FORCE=true]           break the environment lock of a run that died (names it; a live one only forced)"
@@ -284,11 +288,12 @@ test-sanity: setup
 test-lint: setup
 	$(BIN)/ansible-lint
 
-# two files at a time (pytest-xdist): most of a test's time is waiting on docker, nginx and health checks, so two
-# streams fit the 2-core CI machine (22.7 min against 31 one after the other); each module keeps its own ports, names
-# and directories, so they never meet
+# three files at a time (pytest-xdist): most of a test's time is waiting on docker, nginx, health checks and Ansible's
+# own start, so three streams fit the 2-core CI machine (two streams: 22.7 min against 31 one after the other, before
+# the AWX, execution environment and packaging tests); each module keeps its own ports, names and directories, so they
+# never meet
 test-integration: services eda-setup
-	$(BIN)/pytest -q -n 2 --dist loadfile --durations=30 tests/integration
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=30 tests/integration
 
 # The restore drill into a clean Debian container (extensions/molecule/default, the collection's one scenario): the host image
 # and the demo releases it restores are made first, in .cache/ (kept: speed-ups only).

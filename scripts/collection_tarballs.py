@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import sys
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import ansible_collections
 
@@ -42,15 +43,36 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> Non
     tar.addfile(info, io.BytesIO(data))
 
 
+_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
+_VERSION = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?")
+
+
+def _inside(name: str) -> str:
+    """A FILES.json entry, refused unless it is a plain relative path inside the collection."""
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
+        raise SystemExit(f"FILES.json lists {name!r}: expected a relative path inside the collection")
+    return name
+
+
 def rebuild(name: str, dest: Path, versioned: bool = True) -> tuple[Path, dict]:
     """The tarball of collection ``name`` (namespace.name) from the bundle, in ``dest``; and its dependencies."""
-    namespace, collection = name.split(".")
+    parts = name.split(".")
+    if len(parts) != 2 or not all(_NAME.fullmatch(part) for part in parts):
+        raise SystemExit(f"collection {name!r}: expected namespace.name (lower-case letters, digits, '_')")
+    namespace, collection = parts
     root = bundled(namespace, collection)
     manifest = json.loads((root / "MANIFEST.json").read_text())
-    files = json.loads((root / "FILES.json").read_text())
+    raw_files = (root / "FILES.json").read_bytes()
+    # FILES.json is what every file is checked against: first itself, against the digest MANIFEST.json gives it
+    if _digest(raw_files) != manifest["file_manifest_file"]["chksum_sha256"]:
+        raise SystemExit(f"{name}: FILES.json differs from the digest MANIFEST.json gives it: the bundle was changed")
+    files = json.loads(raw_files)
+    if not _VERSION.fullmatch(str(manifest["collection_info"]["version"])):
+        raise SystemExit(f"{name}: version {manifest['collection_info']['version']!r} is not a collection version")
     kept = []
     for entry in files["files"]:
-        path = root / entry["name"]
+        path = root / _inside(entry["name"])
         if entry["ftype"] == "dir":
             if path.is_dir():
                 kept.append(entry)

@@ -13,7 +13,8 @@ options:
     description:
       - The job runner's job that writes the record, kept in it as C(job). Under AWX it is filled in from the variables AWX
         gives every job (C(awx_job_id), C(awx_job_template_name), C(awx_workflow_job_id), C(awx_workflow_job_name),
-        C(awx_user_name)) unless the task sets it; elsewhere the record has none.
+        C(awx_schedule_id), C(awx_schedule_name), C(awx_user_name)) unless the task sets it; elsewhere the record has none.
+      - Ids are positive whole numbers, names at most 512 characters without control characters.
     type: dict
     suboptions:
       id:
@@ -27,6 +28,12 @@ options:
         type: int
       workflow:
         description: That workflow's name.
+        type: str
+      schedule_id:
+        description: The schedule that launched it.
+        type: int
+      schedule:
+        description: That schedule's name.
         type: str
       launched_by:
         description: Who launched it.

@@ -54,7 +54,7 @@ def archive_capture(result: dict, kind: str = "proxy") -> dict:
 def incident_rollback_command(request: dict) -> list[str]:
     try:
         return _incident.rollback_argv(request["ansible_playbook"], request.get("inventories") or [], request["playbook"],
-                                       request["tag"], request["incident"], bool(request.get("check")))
+                                       request["tag"], request["incident"], bool(request.get("check")), request.get("job") or None)
     except (ConductorError, KeyError) as exc:
         raise AnsibleFilterError(f"the rollback's command: {exc}") from exc
 

@@ -335,13 +335,16 @@ def target_from(tags_result: dict | None, requested: str = "") -> Target:
     return Target(tag=tag.get("name", ""), commit=tag.get("commit", ""), problem="" if tag.get("name") else "none found")
 
 
-def rollback_argv(ansible_playbook: str, inventories: list, playbook: str, tag: str, incident: str, check: bool = False) -> list[str]:
-    """The rollback's own ansible-playbook run: the incident's inventories, the target tag, the incident as its actor."""
+def rollback_argv(ansible_playbook: str, inventories: list, playbook: str, tag: str, incident: str, check: bool = False,
+                  job: dict | None = None) -> list[str]:
+    """The rollback's own ansible-playbook run: the incident's inventories, the target tag, the incident as its actor, and
+    the AWX job the incident runs in (so that the rollback's records name it too)."""
     validate_incident_id(incident)
     argv = [ansible_playbook]
     for source in inventories or []:
         argv += ["-i", str(source)]
-    argv += [playbook, "-e", json.dumps({"tag": validate_tag_name(tag), "release_switch_actor": f"incident/{incident}"})]
+    extra = {"tag": validate_tag_name(tag), "release_switch_actor": f"incident/{incident}", **_ledger.job_variables(job)}
+    argv += [playbook, "-e", json.dumps(extra)]
     return argv + (["--check", "--diff"] if check else [])
 
 

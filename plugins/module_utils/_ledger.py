@@ -131,9 +131,15 @@ def make_record(environment: str, event: str, tag: str, actor: str, commit: str 
     return record
 
 
-# who ran it, when a job runner (AWX) did: the job and its template, the workflow it ran in, the user who launched it
-JOB_FIELDS = {"id": int, "template": str, "workflow_id": int, "workflow": str, "launched_by": str}
+# who ran it, when a job runner (AWX) did: the job and its template, the workflow it ran in, the schedule that launched it,
+# the user who launched it
+JOB_FIELDS = {"id": int, "template": str, "workflow_id": int, "workflow": str, "schedule_id": int, "schedule": str, "launched_by": str}
 JOB_SPEC = {"type": "dict", "options": {name: {"type": "int" if kind is int else "str"} for name, kind in JOB_FIELDS.items()}}
+# each field -> the variable AWX gives every job (awx_<name>; tower_<name> in older releases)
+JOB_VARIABLES = {"id": "job_id", "template": "job_template_name", "workflow_id": "workflow_job_id", "workflow": "workflow_job_name",
+                 "schedule_id": "schedule_id", "schedule": "schedule_name", "launched_by": "user_name"}
+_MAX_ID = 2 ** 63 - 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def validate_job(job: object) -> dict:
@@ -145,20 +151,29 @@ def validate_job(job: object) -> dict:
     unknown = sorted(set(job) - set(JOB_FIELDS))
     if unknown:
         raise ConductorError(f"ledger job has unknown fields {unknown}: expected {', '.join(JOB_FIELDS)}")
-    clean = {}
+    clean: dict = {}
     for name, kind in JOB_FIELDS.items():
         value = job.get(name)
         if value in (None, ""):
             continue
         if kind is int:
-            if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
+            text = str(value)
+            if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= _MAX_ID:
                 raise ConductorError(f"ledger job {name} {value!r} is invalid: expected a positive whole number")
-            clean[name] = int(value)
+            clean[name] = int(text)
         else:
-            clean[name] = str(value)[:256]
+            text = str(value)
+            if len(text) > 512 or _CONTROL.search(text):
+                raise ConductorError(f"ledger job {name} is invalid: expected at most 512 characters, no control characters")
+            clean[name] = text
     if "id" not in clean:
         raise ConductorError("ledger job needs its id: the job runner's job id")
     return clean
+
+
+def job_variables(job: object) -> dict:
+    """The AWX variables that describe ``job`` (for a run that the job starts itself, so that its records name it too)."""
+    return {f"awx_{JOB_VARIABLES[name]}": value for name, value in validate_job(job).items()}
 
 
 def with_job(records: list[dict], job: object) -> list[dict]:

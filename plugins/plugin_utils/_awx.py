@@ -4,15 +4,13 @@
 
 from __future__ import annotations
 
-# the ledger's job field -> the AWX variable that gives it
-_VARIABLES = {"id": "job_id", "template": "job_template_name", "workflow_id": "workflow_job_id", "workflow": "workflow_job_name",
-              "launched_by": "user_name"}
+from ansible_collections.maestro.conductor.plugins.module_utils._ledger import JOB_VARIABLES
 
 
 def job_of(task_vars: dict) -> dict:
-    """The AWX job (id, template, workflow, who launched it) these variables describe; {} outside AWX."""
+    """The AWX job (id, template, workflow, schedule, who launched it) these variables describe; {} outside AWX."""
     job = {}
-    for field, name in _VARIABLES.items():
+    for field, name in JOB_VARIABLES.items():
         value = task_vars.get(f"awx_{name}", task_vars.get(f"tower_{name}"))
         if value not in (None, ""):
             job[field] = value

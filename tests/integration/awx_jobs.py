@@ -39,25 +39,57 @@ class LaunchRefused(Exception):
     """AWX would refuse the launch (a required survey question unanswered, an answer not among the choices)."""
 
 
-def survey_vars(template: dict, given: dict) -> dict:
-    """The survey's default answers, then the given ones; refused as AWX refuses them."""
+def questions(template: dict) -> list[dict]:
+    return (template.get("survey_spec") or {}).get("spec", []) if template.get("survey_enabled") else []
+
+
+def _check_answer(template: dict, question: dict, value: object) -> None:
+    """AWX's validation of one answer (awx/main/models/mixins.py's survey checks): refused as AWX refuses it."""
+    name, kind = question["variable"], question["type"]
+    where = f"{template['name']}: {name!r}"
+    if kind == "multiplechoice" and str(value) not in question["choices"].split("\n"):
+        raise LaunchRefused(f"{where}: {value!r} is not a choice")
+    if kind in ("text", "textarea", "password"):
+        if not isinstance(value, str):
+            raise LaunchRefused(f"{where}: {value!r} is not text")
+        if not question.get("min", 0) <= len(value) <= question.get("max", 1024):
+            raise LaunchRefused(f"{where}: {len(value)} characters, not between {question.get('min', 0)} and {question.get('max', 1024)}")
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise LaunchRefused(f"{where}: {value!r} is not an integer")
+        if not question.get("min", value) <= value <= question.get("max", value):
+            raise LaunchRefused(f"{where}: {value} is not between {question.get('min')} and {question.get('max')}")
+
+
+def survey_vars(template: dict, given: dict, *, in_workflow: bool = False) -> dict:
+    """The survey's default answers (an empty default too, as AWX applies it), then the given ones, each checked as AWX
+    checks it. A required question nobody answered refuses a launch; in a workflow, AWX starts the node's job anyway
+    and its playbook's own checks decide."""
     answers = {}
-    for question in (template.get("survey_spec") or {}).get("spec", []) if template.get("survey_enabled") else []:
+    for question in questions(template):
         name = question["variable"]
         if name in given:
             value = given[name]
-        elif "default" in question and question["default"] != "":
+        elif "default" in question:
             value = question["default"]
-        elif question.get("required"):
+            if question["type"] == "integer" and isinstance(value, str) and value.isdigit():
+                value = int(value)
+        elif question.get("required") and not in_workflow:
             raise LaunchRefused(f"{template['name']}: survey question {name!r} is required and has no answer")
         else:
             continue
-        if question["type"] == "multiplechoice" and str(value) not in question["choices"].split("\n"):
-            raise LaunchRefused(f"{template['name']}: {value!r} is not a choice of {name!r}")
-        if question["type"] == "integer":
-            value = int(value)
+        _check_answer(template, question, value)
         answers[name] = value
     return answers
+
+
+def accepted_extra_data(template: dict, extra_data: dict) -> dict:
+    """What AWX keeps of a workflow node's extra_data: its template's survey answers, or anything when the template asks
+    for variables on launch."""
+    if template.get("ask_variables_on_launch"):
+        return dict(extra_data)
+    asked = {question["variable"] for question in questions(template)}
+    return {name: value for name, value in extra_data.items() if name in asked}
 
 
 @dataclass
@@ -96,8 +128,8 @@ class Controller:
         template = self.templates[name]
         job_id = next(self.ids)
         given = {**(node_vars or {}), **(answers or {})}
-        extra = {**(template.get("extra_vars") or {}), **survey_vars(template, given), **given,
-                 **awx_vars(job_id, template), **(workflow or {})}
+        extra = {**(template.get("extra_vars") or {}), **survey_vars(template, given, in_workflow=workflow is not None), **given,
+                 **awx_vars(job_id, template, "workflow" if workflow else "manual"), **(workflow or {})}
         private = self.workdir / f"job_{job_id}"
         (private / "inventory").mkdir(parents=True)
         shutil.copy(ROOT / "inventories" / "local" / "hosts.yml", private / "inventory" / "hosts.yml")
@@ -147,8 +179,8 @@ class Controller:
             if ujt["type"] == "workflow_approval":
                 ok, artifacts, job = approve, inherited, None
             else:
-                job = self.launch(ujt["name"], node_vars={**(node.get("extra_data") or {}), **inherited, **workflow_vars},
-                                  workflow=workflow_job)
+                extra_data = accepted_extra_data(self.templates[ujt["name"]], node.get("extra_data") or {})
+                job = self.launch(ujt["name"], node_vars={**extra_data, **inherited, **workflow_vars}, workflow=workflow_job)
                 ok, artifacts = job.status == "successful", {**inherited, **job.artifacts}
             ran.append((ident, job))
             related = node.get("related") or {}
@@ -159,8 +191,8 @@ class Controller:
         return ("failed" if failed_unhandled else "successful"), ran
 
 
-def awx_vars(job_id: int, template: dict) -> dict:
+def awx_vars(job_id: int, template: dict, launch_type: str = "manual") -> dict:
     """The variables AWX gives every job (awx_* and their tower_* aliases)."""
-    values = {"job_id": job_id, "job_template_id": 7, "job_template_name": template["name"], "job_launch_type": "manual",
+    values = {"job_id": job_id, "job_template_id": 7, "job_template_name": template["name"], "job_launch_type": launch_type,
               "user_name": "admin", "user_id": 1, "inventory_name": template.get("inventory", ""), "project_revision": "0" * 40}
     return {f"{prefix}_{key}": value for key, value in values.items() for prefix in ("awx", "tower")}

@@ -22,9 +22,9 @@ ENVIRONMENT = "itest"
 class Env:
     def __init__(self, root: Path, environment: str = ENVIRONMENT, proxy: str = "nginx"):
         self.root, self.environment = root, environment
-        self.proxy_port, self.blue, self.green = free_port(), free_port(), free_port()
+        self.proxy_port, self.blue, self.green, self.drill = free_port(), free_port(), free_port(), free_port()
         self.vars = {"DEMO_DIR": str(root), "DEMO_ENVIRONMENT": environment, "DEMO_PROXY": proxy, "DEMO_PROXY_PORT": str(self.proxy_port),
-                     "DEMO_BLUE_PORT": str(self.blue), "DEMO_GREEN_PORT": str(self.green)}
+                     "DEMO_BLUE_PORT": str(self.blue), "DEMO_GREEN_PORT": str(self.green), "DEMO_DRILL_PORT": str(self.drill)}
         self.url = f"http://127.0.0.1:{self.proxy_port}"
 
     def env(self, **extra: str) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import ansible_runner
@@ -57,8 +58,11 @@ def test_the_built_image_holds_the_collection_and_its_dependencies_in_the_tested
     assert versions["maestro.conductor"] == galaxy["version"]
     assert set(galaxy["dependencies"]) <= set(versions)
     assert inside(image, "ansible", "--version").startswith("ansible [core 2.19.14]")
-    # the build's pip settings and wheels are not left in the image
-    assert inside(image, "sh", "-c", 'echo "[$PIP_NO_INDEX][$PIP_FIND_LINKS]"; ls /wheels 2>&1 | head -1').startswith("[][]")
+    # the build's pip settings and wheels are not left in the image's filesystem
+    settings, wheels = inside(image, "sh", "-c", 'echo "[$PIP_NO_INDEX][$PIP_FIND_LINKS]"; ls /wheels 2>&1 | head -1').splitlines()
+    assert settings == "[][]" and "No such file" in wheels
+    # the wheels were built here for this Python: the image's must be the same version
+    assert inside(image, "python3", "-c", "import sys; print(sys.version_info[:2])").strip() == str(tuple(sys.version_info[:2]))
 
 
 def test_verify_release_runs_inside_the_image_and_fails_closed_on_a_tampered_release(image, release: Release, tmp_path):

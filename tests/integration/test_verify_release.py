@@ -60,8 +60,8 @@ def test_playbook_verifies_a_good_release_and_records_stats(release, tmp_path, d
     assert report["ok"] is True and report["commit"] == release.commit
     # what set_stats hands to the next job of an AWX workflow
     stats = next(e["event_data"] for e in result.events if e["event"] == "playbook_on_stats")
-    assert stats["artifact_data"] == {"verify_release_tag": release.tag, "verify_release_ok": True,
-                                      "verify_release_commit": release.commit}
+    assert stats["artifact_data"] == {"verify_release_tag": release.tag, "verify_release_ok": True, "verify_release_strict": True,
+                                      "verify_release_commit": release.commit, "verify_release_failed_checks": []}
 
 
 def test_playbook_fails_naming_the_failed_checks(release, tmp_path, demo_dir):
@@ -70,6 +70,9 @@ def test_playbook_fails_naming_the_failed_checks(release, tmp_path, demo_dir):
     assert result.rc != 0 and result.status == "failed"
     failure = next(e for e in result.events if e["event"] == "runner_on_failed")
     assert failure["event_data"]["res"]["msg"] == "release v1.0.0 FAILED verification: artifacts"
+    # the failure is handed on too, with what failed
+    stats = next(e["event_data"] for e in result.events if e["event"] == "playbook_on_stats")["artifact_data"]
+    assert stats["verify_release_ok"] is False and stats["verify_release_failed_checks"] == ["artifacts"]
 
 
 def test_playbook_strict_without_signers_fails_unless_unsigned_is_allowed(release, tmp_path, demo_dir):

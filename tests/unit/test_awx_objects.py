@@ -206,3 +206,55 @@ def test_the_workflow_goes_verify_approve_deploy_watch_and_to_an_incident_on_fai
         assert job["type"] == "workflow_approval" or job["name"] in templates, job
     for schedule in objects()["controller_schedules"]:
         assert schedule["unified_job_template"] in templates
+
+
+# ---------------------------------------------------------------------------------------------- what a job hands on
+
+def _handed_on() -> dict[str, str]:
+    """Every set_stats key of the roles and playbooks, with the file that sets it."""
+    keys = {}
+    for path in sorted(ROOT.glob("roles/*/tasks/*.yml")) + sorted(ROOT.glob("playbooks/*.yml")):
+        for task in _tasks(yaml.safe_load(path.read_text()) or []):
+            if "ansible.builtin.set_stats" in task:
+                for key in task["ansible.builtin.set_stats"]["data"]:
+                    keys[key] = str(path.relative_to(ROOT))
+    return keys
+
+
+def _tasks(items: list):
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        yield item
+        for section in ("tasks", "block", "rescue", "always", "pre_tasks", "post_tasks", "handlers"):
+            yield from _tasks(item.get(section) or [])
+
+
+def _inputs() -> set[str]:
+    """Every variable a role, a playbook, a template or the inventories reads as an input."""
+    names = set()
+    for path in ROOT.glob("roles/*/defaults/main.yml"):
+        names |= set(yaml.safe_load(path.read_text()) or {})
+    for path in ROOT.glob("roles/*/meta/argument_specs.yml"):
+        for entry in yaml.safe_load(path.read_text())["argument_specs"].values():
+            names |= set(entry.get("options") or {})
+    for path in ROOT.glob("playbooks/*.yml"):
+        for play in yaml.safe_load(path.read_text()) or []:
+            names |= set(play.get("vars") or {})
+    for path in ROOT.glob("inventories/**/*.yml"):
+        data = yaml.safe_load(path.read_text()) or {}
+        names |= set(data) if "group_vars" in str(path) else set()
+    for template in objects()["controller_templates"]:
+        names |= set(template.get("extra_vars") or {})
+        names |= {q["variable"] for q in (template.get("survey_spec") or {}).get("spec", [])}
+    return names
+
+
+def test_every_outcome_is_handed_on_under_a_name_no_procedure_reads():
+    """AWX passes a job's artifacts to every later job of a workflow as extra variables, the strongest there are: an
+    artifact named like a role's input would override it (a rollback node run as the deploy before it)."""
+    handed_on = _handed_on()
+    assert {"verify_release_ok", "switch_ok", "drill_ok", "tag_protection_ok", "drift_ok", "watch_ok", "maestro_incident",
+            "daily_verify_ok", "weekly_validation_ok", "retention_ok", "security_updates_ok", "prune_releases_ok"} <= set(handed_on)
+    clashes = {key: path for key, path in handed_on.items() if key in _inputs()}
+    assert not clashes, f"artifacts named like inputs: {clashes}"

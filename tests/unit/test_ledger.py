@@ -350,8 +350,25 @@ def test_a_record_written_from_an_awx_job_names_the_job_its_template_and_workflo
     ({"id": 0}, "positive whole number"),
     ({"id": True}, "positive whole number"),
     ({"id": 3, "cmd": "x"}, "unknown fields"),
+    ({"id": 2 ** 63}, "positive whole number"),
+    ({"id": "\u00b2"}, "positive whole number"),
+    ({"id": 4, "template": "a\u2028b\x1b[31m"}, "no control characters"),
+    ({"id": 4, "workflow": "w" * 513}, "at most 512"),
     ("42", "must be a mapping"),
 ])
 def test_a_malformed_job_is_refused_naming_the_field(job, message):
     with pytest.raises(ConductorError, match=message):
         _ledger.validate_job(job)
+
+
+def test_a_run_the_job_starts_itself_gets_the_jobs_variables_back():
+    from ansible_collections.maestro.conductor.plugins.module_utils import _incident  # pylint: disable=import-outside-toplevel
+    from ansible_collections.maestro.conductor.plugins.plugin_utils._awx import job_of  # pylint: disable=import-outside-toplevel
+    job = {"id": 88, "template": "maestro incident", "schedule_id": 3, "schedule": "nightly", "launched_by": "bob"}
+    argv = _incident.rollback_argv("ansible-playbook", ["inv.yml"], "rollback.yml", "v1.1.0", "demo-20261129T010203Z-ab12", job=job)
+    extra = json.loads(argv[argv.index("-e") + 1])
+    assert extra["release_switch_actor"] == "incident/demo-20261129T010203Z-ab12" and job_of(extra) == job
+    plain = _incident.rollback_argv("ansible-playbook", [], "rollback.yml", "v1.1.0", "demo-20261129T010203Z-ab12")
+    assert not [k for k in json.loads(plain[plain.index("-e") + 1]) if k.startswith("awx_")]
+    with pytest.raises(ConductorError, match="positive whole number"):
+        _incident.rollback_argv("ansible-playbook", [], "rollback.yml", "v1.1.0", "demo-20261129T010203Z-ab12", job={"id": "1 -e x"})

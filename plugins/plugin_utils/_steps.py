@@ -1,0 +1,63 @@
+# Copyright: (c) 2026, maestro.conductor maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the steps callback prints: one line per step that ran, with its outcome over its hosts and its duration, and the
+messages the procedure means a reader to see (its debug summaries). Plain Python, so that unit tests reach it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# the worst outcome of any host is the step's
+_RANK = ("skipped", "ok", "changed", "ignored", "failed", "unreachable")
+_WIDTH = 9
+
+
+@dataclass
+class Step:
+    name: str
+    started: float
+    outcomes: dict[str, str] = field(default_factory=dict)  # host -> outcome
+    messages: list[str] = field(default_factory=list)
+    quiet: bool = False  # shown only when it fails
+
+    def record(self, host: str, outcome: str) -> None:
+        """A host's outcome (several results for one host, as a loop gives: the worst counts)."""
+        before = self.outcomes.get(host)
+        if before is None or _RANK.index(outcome) > _RANK.index(before):
+            self.outcomes[host] = outcome
+
+    @property
+    def outcome(self) -> str:
+        return max(self.outcomes.values(), key=_RANK.index) if self.outcomes else "skipped"
+
+    def shown(self) -> bool:
+        """A step every host skipped, or a quiet one (a role checking its arguments) that went well, is no step a reader
+        follows."""
+        if self.quiet:
+            return self.outcome in ("failed", "unreachable")
+        return self.outcome != "skipped" or bool(self.messages)
+
+
+def line(step: Step, seconds: float) -> str:
+    """``  changed   1.2s  Flip the proxy`` and, when hosts differ or there are several, who had what."""
+    text = f"  {step.outcome:<{_WIDTH}}{seconds:>7.1f}s  {step.name}"
+    if len(step.outcomes) > 1:
+        counts: dict[str, int] = {}
+        for outcome in step.outcomes.values():
+            counts[outcome] = counts.get(outcome, 0) + 1
+        text += "  [" + ", ".join(f"{n} {o}" for o, n in sorted(counts.items(), key=lambda kv: _RANK.index(kv[0]))) + "]"
+    return text
+
+
+def progress(name: str, seconds: float, detail: str = "") -> str:
+    """A line for a step still running (a heartbeat, a retry)."""
+    return f"  {'...':<{_WIDTH}}{seconds:>7.1f}s  {name}" + (f" ({detail})" if detail else "")
+
+
+def message_lines(msg: object) -> list[str]:
+    """A debug message as the lines a reader sees: a list an item a line, text as it is."""
+    items = msg if isinstance(msg, list) else [msg]
+    lines: list[str] = []
+    for item in items:
+        lines += str(item).splitlines() or [""]
+    return [f"      {text}" for text in lines]
