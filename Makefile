@@ -28,8 +28,9 @@ SANITY_ROOT := .build/ansible_collections/maestro/conductor
 # is text, never a template to render.
 extra_vars = "$$($(PY) -c 'import json, os, sys; print("{" + ", ".join(f"{json.dumps(k)}: !unsafe {json.dumps(os.environ[v])}" for k, v in (a.split("=", 1) for a in sys.argv[1:]) if os.environ.get(v)) + "}")' $(1))"
 # What a playbook target prints: a line per step with its duration, the procedure's own summaries, failures in full and
-# the recap (plugins/callback/steps.py); V=1 gives Ansible's own output, every task and every result.
-STDOUT_CALLBACK := $(if $(filter 1,$(V)),ansible.builtin.default,maestro.conductor.steps)
+# the recap (plugins/callback/steps.py; with -v in PLAYBOOK_ARGS it prints what Ansible's default does); V=1 gives
+# Ansible's own output, every task and every result; an ANSIBLE_STDOUT_CALLBACK of the user's own is kept.
+STDOUT_CALLBACK := $(or $(ANSIBLE_STDOUT_CALLBACK),$(if $(filter 1,$(V)),ansible.builtin.default,maestro.conductor.steps))
 # PLAYBOOK_ARGS="--check --diff" (or -v, --limit ...) passes through to every playbook target
 playbook = ANSIBLE_STDOUT_CALLBACK=$(STDOUT_CALLBACK) $(BIN)/ansible-playbook -i $(INVENTORY) $(PLAYBOOK_ARGS)
 

@@ -64,21 +64,25 @@ def rebuild(name: str, dest: Path, versioned: bool = True) -> tuple[Path, dict]:
     root = bundled(namespace, collection)
     manifest = json.loads((root / "MANIFEST.json").read_text())
     raw_files = (root / "FILES.json").read_bytes()
-    # FILES.json is what every file is checked against: first itself, against the digest MANIFEST.json gives it
+    # FILES.json is what every file is checked against: first itself, against the digest MANIFEST.json gives it (both come
+    # from the same package, so this finds a bundle edited by hand or damaged, not one forged whole)
     if _digest(raw_files) != manifest["file_manifest_file"]["chksum_sha256"]:
-        raise SystemExit(f"{name}: FILES.json differs from the digest MANIFEST.json gives it: the bundle was changed")
+        raise SystemExit(f"{name}: FILES.json differs from the digest MANIFEST.json gives it: the bundle was edited or damaged")
     files = json.loads(raw_files)
     if not _VERSION.fullmatch(str(manifest["collection_info"]["version"])):
         raise SystemExit(f"{name}: version {manifest['collection_info']['version']!r} is not a collection version")
     kept = []
     for entry in files["files"]:
         path = root / _inside(entry["name"])
+        # a link could pull a file from outside the collection into the tarball under a name FILES.json vouches for
+        if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+            raise SystemExit(f"{name}: {entry['name']} is a link or leads outside the collection: refused")
         if entry["ftype"] == "dir":
             if path.is_dir():
                 kept.append(entry)
         elif path.is_file():
             if _digest(path.read_bytes()) != entry["chksum_sha256"]:
-                raise SystemExit(f"{name}: {entry['name']} differs from the digest its FILES.json gives: the bundle was changed")
+                raise SystemExit(f"{name}: {entry['name']} differs from the digest its FILES.json gives: the bundle was edited or damaged")
             kept.append(entry)
     files_json = json.dumps({**files, "files": kept}, indent=2).encode()
     manifest["file_manifest_file"]["chksum_sha256"] = _digest(files_json)

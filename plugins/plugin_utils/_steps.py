@@ -17,7 +17,7 @@ class Step:
     name: str
     started: float
     outcomes: dict[str, str] = field(default_factory=dict)  # host -> outcome
-    messages: list[str] = field(default_factory=list)
+    messages: list[tuple[str, str]] = field(default_factory=list)  # (host, line)
     quiet: bool = False  # shown only when it fails
 
     def record(self, host: str, outcome: str) -> None:
@@ -25,6 +25,16 @@ class Step:
         before = self.outcomes.get(host)
         if before is None or _RANK.index(outcome) > _RANK.index(before):
             self.outcomes[host] = outcome
+
+    def note(self, host: str, lines: list[str]) -> None:
+        self.messages += [(host, text) for text in lines]
+
+    def lines(self) -> list[str]:
+        """The messages, each named by its host when several hosts said something (a tolerated failure names its own)."""
+        hosts = {host for host, _text in self.messages}
+        if len(hosts) < 2:
+            return [text for _host, text in self.messages]
+        return [text if text.lstrip().startswith("(") else f"      [{host}] {text.strip()}" for host, text in self.messages]
 
     @property
     def outcome(self) -> str:
@@ -52,6 +62,26 @@ def line(step: Step, seconds: float) -> str:
 def progress(name: str, seconds: float, detail: str = "") -> str:
     """A line for a step still running (a heartbeat, a retry)."""
     return f"  {'...':<{_WIDTH}}{seconds:>7.1f}s  {name}" + (f" ({detail})" if detail else "")
+
+
+def ignored_lines(host: str, result: dict, kind: str = "ignored") -> list[str]:
+    """A failure the procedure tolerates, a line per failed item: the host, the item, the reason (the first line of the
+    message, or of stderr when the message says no more than that the command failed)."""
+    failed = [r for r in result.get("results", []) if isinstance(r, dict) and (r.get("failed") or r.get("unreachable"))]
+    lines = []
+    for item in failed or [result]:
+        label = f" (item={item.get('_ansible_item_label', item.get('item'))})" if item is not result else ""
+        lines.append(f"      ({kind}) {host}{label}: {_reason(item)}")
+    return lines
+
+
+def _reason(result: dict) -> str:
+    msg = str(result.get("msg") or "").strip()
+    stderr = str(result.get("stderr") or "").strip()
+    if (not msg or msg == "non-zero return code") and stderr:
+        msg = f"{msg}: {stderr}" if msg else stderr
+    first = msg.splitlines()[0] if msg else "(no reason given)"
+    return first[:300]
 
 
 def message_lines(msg: object) -> list[str]:

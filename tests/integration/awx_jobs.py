@@ -74,6 +74,10 @@ def survey_vars(template: dict, given: dict, *, in_workflow: bool = False) -> di
             value = question["default"]
             if question["type"] == "integer" and isinstance(value, str) and value.isdigit():
                 value = int(value)
+            try:
+                _check_answer(template, question, value)
+            except LaunchRefused:
+                continue  # AWX applies a default only when it is a valid answer
         elif question.get("required") and not in_workflow:
             raise LaunchRefused(f"{template['name']}: survey question {name!r} is required and has no answer")
         else:

@@ -244,10 +244,34 @@ def _inputs() -> set[str]:
     for path in ROOT.glob("inventories/**/*.yml"):
         data = yaml.safe_load(path.read_text()) or {}
         names |= set(data) if "group_vars" in str(path) else set()
-    for template in objects()["controller_templates"]:
+    for path in ROOT.glob("roles/*/vars/main.yml"):
+        names |= set(yaml.safe_load(path.read_text()) or {})
+    for template in objects()["controller_templates"] + objects()["controller_workflows"]:
         names |= set(template.get("extra_vars") or {})
         names |= {q["variable"] for q in (template.get("survey_spec") or {}).get("spec", [])}
+    # and every name an expression reads (a variable read only through `| default` or `is defined` declares nothing)
+    for path in list(ROOT.glob("roles/**/*.yml")) + list(ROOT.glob("playbooks/*.yml")) + list(ROOT.glob("inventories/**/*.yml")):
+        for expression in _expressions(yaml.load(path.read_text(), Loader=_Loader)):
+            names |= set(_NAME.findall(expression))
     return names
+
+
+_NAME = re.compile(r"(?<![.\w'\"])([a-z_][a-z0-9_]*)")
+_CONDITIONS = ("when", "that", "until", "changed_when", "failed_when")
+
+
+def _expressions(node, key: str = ""):
+    """Every Jinja expression of a loaded YAML document: what is inside {{ }} and {% %}, and every condition."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            yield from _expressions(value, str(name))
+    elif isinstance(node, list):
+        for value in node:
+            yield from _expressions(value, key)
+    elif isinstance(node, str):
+        if key in _CONDITIONS:
+            yield node
+        yield from (inside or statement for inside, statement in re.findall(r"{{(.*?)}}|{%(.*?)%}", node, re.S))
 
 
 def test_every_outcome_is_handed_on_under_a_name_no_procedure_reads():

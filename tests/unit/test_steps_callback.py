@@ -73,7 +73,8 @@ def test_a_line_per_step_with_its_duration_the_messages_failures_in_full_and_the
     assert took.split()[0] == "changed" and 2.4 <= float(took.split()[1].rstrip("s")) < 10
     assert "      release v1.2.0: GREEN" in lines and "        every check passed" in lines
     assert "Never runs" not in done.stdout and "never shown" not in done.stdout and "censored" not in done.stdout
-    assert "(ignored) the proxy did not answer" in done.stdout
+    # a failure the procedure tolerates names each host and its reason
+    assert "(ignored) one: the proxy did not answer" in done.stdout and "(ignored) two: the proxy did not answer" in done.stdout
     # progress while a step runs, and each retry of a step that waits
     assert any("Take a while (still running)" in text for text in lines)
     assert any("Wait for it (retry 1 of" in text for text in lines)
@@ -103,3 +104,47 @@ def test_the_worst_outcome_of_any_host_is_the_steps():
     assert checked.shown()
     assert progress("Load the image", 41.0, "still running") == "  ...         41.0s  Load the image (still running)"
     assert message_lines(["a", "b\nc"]) == ["      a", "      b", "      c"] and message_lines("") == ["      "]
+
+
+TOLERATED = """
+- name: Failures a procedure tolerates
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Ask every host
+      ansible.builtin.command: "true"
+      changed_when: false
+      ignore_unreachable: true
+    - name: Read each proxy
+      ansible.builtin.command: "sh -c 'echo proxy {{ item }} refused >&2; exit 3'"
+      loop: [a, b]
+      changed_when: false
+      ignore_errors: true
+      when: inventory_hostname == 'one'
+    - name: Say how it ended
+      ansible.builtin.debug:
+        msg: "the summary of the run"
+      run_once: true
+    - name: Break the run
+      ansible.builtin.include_tasks: missing-file.yml
+"""
+
+
+def test_a_tolerated_failure_names_its_host_item_and_reason_and_an_abrupt_end_still_shows_the_last_step(tmp_path):
+    (tmp_path / "play.yml").write_text(TOLERATED)
+    (tmp_path / "hosts.yml").write_text(f"all:\n  hosts:\n    one:\n      ansible_connection: local\n      ansible_python_interpreter: {sys.executable}\n"
+                                        "    gone:\n      ansible_connection: ssh\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "maestro.conductor.steps",
+           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_TIMEOUT": "5"}
+    argv = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    text = done.stdout
+    assert re.search(r"\(unreachable\) gone: .*(refused|Connection)", text), text
+    assert "(ignored) one (item=a): non-zero return code: proxy a refused" in text
+    assert "(ignored) one (item=b): non-zero return code: proxy b refused" in text
+    assert "the summary of the run" in text
+    # the include that breaks the run is named, as the default callback names it
+    assert done.returncode != 0 and "missing-file.yml" in text + done.stderr
+    # with -v, what Ansible's default callback prints
+    verbose = subprocess.run(argv + ["-v"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert "TASK [Ask every host]" in verbose.stdout
