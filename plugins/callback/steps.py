@@ -152,10 +152,10 @@ class CallbackModule(DefaultCallback):
             if self._step is not None:
                 self._step.record(result.host.get_name(), outcome)
 
-    def _note(self, host: str, lines: list[str]) -> None:
+    def _note(self, host: str, lines: list[str], named: bool = False) -> None:
         with self._lock:
             if self._step is not None:
-                self._step.note(host, lines)
+                self._step.note(host, lines, named)
 
     def _say(self, result) -> None:
         """What a debug task says (never under no_log: the default callback's censoring is in its result already)."""
@@ -201,7 +201,7 @@ class CallbackModule(DefaultCallback):
         if ignore_errors:
             # a failure the procedure handles: the host, each failed item, the reason
             self._handle_warnings_and_exception(result)
-            self._note(result.host.get_name(), ignored_lines(result.host.get_name(), result.result))
+            self._note(result.host.get_name(), ignored_lines(result.host.get_name(), result.result), named=True)
             return None
         # in full, as it happens; the step's line follows when the step is done
         return super().v2_runner_on_failed(result, ignore_errors)
@@ -217,7 +217,7 @@ class CallbackModule(DefaultCallback):
         if result.task.ignore_unreachable:
             self._record(result, "ignored")
             self._handle_warnings_and_exception(result)
-            self._note(result.host.get_name(), ignored_lines(result.host.get_name(), result.result, "unreachable"))
+            self._note(result.host.get_name(), ignored_lines(result.host.get_name(), result.result, "unreachable"), named=True)
             return None
         self._record(result, "unreachable")
         return super().v2_runner_on_unreachable(result)

@@ -83,8 +83,9 @@ def run(params: dict, check_mode: bool, diff: bool) -> Outcome:
         return _repair(params, check_mode, diff)
     records, current = _ledger.read_environment(params["path"], environment)
     record = None if params["state"] == "query" else _planned_record(params, {"records": records, "state": current})
-    extra = _ledger.with_job(_quarantine(params, record, current), params["job"])
-    record = _ledger.with_job([record], params["job"])[0] if record is not None else None
+    extra = _quarantine(params, record, current)
+    if record is not None:
+        record, *extra = _ledger.with_job([record, *extra], params["job"])
     if record is not None and not check_mode:
         # the record id is checked again under the ledger's lock: another run may have written it since the read
         if not _ledger.append(params["path"], record, *extra, fence=fence_check(params["fence"], "writing the ledger")):

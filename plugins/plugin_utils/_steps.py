@@ -5,6 +5,7 @@ messages the procedure means a reader to see (its debug summaries). Plain Python
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 # the worst outcome of any host is the step's
@@ -17,7 +18,7 @@ class Step:
     name: str
     started: float
     outcomes: dict[str, str] = field(default_factory=dict)  # host -> outcome
-    messages: list[tuple[str, str]] = field(default_factory=list)  # (host, line)
+    messages: list[tuple[str, str, bool]] = field(default_factory=list)  # (host, line, whether the line names its host)
     quiet: bool = False  # shown only when it fails
 
     def record(self, host: str, outcome: str) -> None:
@@ -26,15 +27,13 @@ class Step:
         if before is None or _RANK.index(outcome) > _RANK.index(before):
             self.outcomes[host] = outcome
 
-    def note(self, host: str, lines: list[str]) -> None:
-        self.messages += [(host, text) for text in lines]
+    def note(self, host: str, lines: list[str], named: bool = False) -> None:
+        self.messages += [(host, text, named) for text in lines]
 
     def lines(self) -> list[str]:
         """The messages, each named by its host when several hosts said something (a tolerated failure names its own)."""
-        hosts = {host for host, _text in self.messages}
-        if len(hosts) < 2:
-            return [text for _host, text in self.messages]
-        return [text if text.lstrip().startswith("(") else f"      [{host}] {text.strip()}" for host, text in self.messages]
+        several = len({host for host, _text, _named in self.messages}) > 1
+        return [f"      [{host}] {text.strip()}" if several and not named else text for host, text, named in self.messages]
 
     @property
     def outcome(self) -> str:
@@ -52,10 +51,8 @@ def line(step: Step, seconds: float) -> str:
     """``  changed   1.2s  Flip the proxy`` and, when hosts differ or there are several, who had what."""
     text = f"  {step.outcome:<{_WIDTH}}{seconds:>7.1f}s  {step.name}"
     if len(step.outcomes) > 1:
-        counts: dict[str, int] = {}
-        for outcome in step.outcomes.values():
-            counts[outcome] = counts.get(outcome, 0) + 1
-        text += "  [" + ", ".join(f"{n} {o}" for o, n in sorted(counts.items(), key=lambda kv: _RANK.index(kv[0]))) + "]"
+        counts = Counter(step.outcomes.values())
+        text += "  [" + ", ".join(f"{counts[o]} {o}" for o in sorted(counts, key=_RANK.index)) + "]"
     return text
 
 
