@@ -39,7 +39,7 @@ help:
 	@echo "make demo                          demo releases and proxy, a broken release live, then the rollback"
 	@echo "make demo-watch                    the demo watched: Prometheus and Alertmanager on loopback, the verification alert"
 	@echo "                                   firing while a tampered release is live, resolved after the rollback"
-	@echo "make demo-down                     stop the demo: its blue and green stacks, its nginx and HAProxy"
+	@echo "make demo-down                     stop the demo: its blue and green stacks, its restore drill, nginx and HAProxy"
 	@echo "make test                          unit, sanity, lint and integration tests"
 	@echo "                                   every target prints a line per step with its duration; V=1 Ansible's full output"
 	@echo "make deploy TAG=...                verify, deploy to the idle colour, flip, confirm, record"
@@ -106,11 +106,12 @@ demo: services
 demo-watch: services
 	$(playbook) demo/watch.yml
 
-# the demo's blue and green stacks and its proxies stopped; its files under .demo/ stay, and make demo
-# starts afresh
+# the demo's blue and green stacks, the restore drill's service and the proxies stopped; its files under .demo/ stay,
+# and make demo starts afresh
 .PHONY: demo-down
 demo-down:
-	for colour in blue green; do docker compose --project-name "$${DEMO_ENVIRONMENT:-demo}-$$colour" down --timeout 5; done
+	environment="$${DEMO_ENVIRONMENT:-demo}"; for project in "$$environment-blue" "$$environment-green" "drill-$$environment"; do \
+	  docker compose --project-name "$$project" down --timeout 5; done
 	demo="$${DEMO_DIR:-$(CURDIR)/.demo}"; \
 	  if [ -f "$$demo/nginx/nginx.pid" ]; then nginx -c "$$demo/nginx/nginx.conf" -s quit || true; fi; \
 	  for pid in "$$demo"/haproxy/*.pid; do [ -f "$$pid" ] && pkill --pidfile "$$pid" haproxy || true; done; \
@@ -271,7 +272,12 @@ schemas: setup
 	PYTHONPATH=.collections $(PY) docs/schemas/generate.py docs/schemas
 
 .PHONY: test test-unit test-sanity test-lint test-integration test-molecule
-test: test-unit test-sanity test-lint test-integration test-molecule
+# The checks side by side, each one's output printed whole when it ends: sanity and lint keep about one core busy and
+# molecule mostly waits on docker, so on two cores they take about half as long together as one after the other.
+# Then the integration tests, which keep both cores busy on their own.
+test: services
+	$(MAKE) --no-print-directory -j 4 --output-sync=target test-unit test-sanity test-lint test-molecule
+	$(MAKE) --no-print-directory test-integration
 
 # a file per worker, one worker per CPU (pytest-xdist): a file's fixtures stay in one process
 test-unit: services

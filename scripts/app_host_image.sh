@@ -6,6 +6,9 @@
 # PID 1 is tini, which forwards SIGTERM to sshd and reaps orphans: a stop takes well under a second.
 # Kept once built; a change to this recipe bumps RECIPE, and a rebuilt drill image rebuilds it too.
 set -euo pipefail
+# one build at a time (parallel test workers and molecule ask for the image at once): the others wait, then find it built
+exec 9>"${TMPDIR:-/tmp}/maestro-app-host-image.lock"
+flock 9
 
 IMAGE="${APP_HOST_IMAGE:-maestro-app-host:bookworm}"
 BASE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"

@@ -4,6 +4,9 @@
 # Docker's own Debian images are (dpkg without fsync: a container's filesystem is thrown away, not
 # recovered after a crash). Kept once built; a change to this recipe bumps RECIPE, which rebuilds it.
 set -euo pipefail
+# one build at a time (parallel test workers and molecule ask for the image at once): the others wait, then find it built
+exec 9>"${TMPDIR:-/tmp}/maestro-drill-host-image.lock"
+flock 9
 
 IMAGE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"
 RECIPE=2

@@ -122,8 +122,9 @@ def make_demo(env: Env) -> Env:
 
 
 def tear_down(env: Env) -> None:
-    for colour in ("blue", "green"):
-        subprocess.run(["docker", "compose", "-p", f"{env.environment}-{colour}", "down", "--timeout", "0"], capture_output=True, check=False)
+    # its colours, and the restore drill a test left standing (a drill keeps its service unless told to tear it down)
+    for project in (f"{env.environment}-blue", f"{env.environment}-green", f"drill-{env.environment}"):
+        subprocess.run(["docker", "compose", "-p", project, "down", "--timeout", "0"], capture_output=True, check=False)
     subprocess.run(["nginx", "-c", str(env.root / "nginx" / "nginx.conf"), "-s", "quit"], capture_output=True, check=False)
     subprocess.run(["pkill", "--pidfile", str(env.root / "haproxy" / f"{env.environment}.pid"), "haproxy"], capture_output=True, check=False)
 

@@ -54,11 +54,13 @@ def estate(tmp_path_factory):
         found.extra = {
             "maestro_security_sources": [source],
             # a container's reboot: PID 1 (tini) ends a second after the command returned (in a session of its own, so that
-            # the end of Ansible's terminal does not end it first); docker starts the container again
-            "maestro_reboot_command": "/usr/bin/setsid -f /bin/sh -c 'sleep 1; kill -TERM 1' >/dev/null 2>&1",
+            # the end of Ansible's terminal does not end it first); docker starts the container again. Asked again while the
+            # container still runs: once, under load, one TERM was seen to leave a host up until the reboot timed out (the
+            # process asking ends with its container, so a host that did reboot is never asked twice)
+            "maestro_reboot_command": "/usr/bin/setsid -f /bin/sh -c 'for n in 1 2 3 4; do sleep $n; echo \"$(date +%T) TERM to PID 1\" >>/var/log/reboots; kill -TERM 1; done' >/dev/null 2>&1",
             # the kernel's boot id does not change with a container: PID 1's start time does
             "maestro_reboot_boot_time_command": "cut -d' ' -f22 /proc/1/stat",
-            "maintenance_reboot_timeout": 180,
+            "maintenance_reboot_timeout": 120,
             "maestro_metrics_textfile_dir": str(root / "metrics"),
             "maestro_reports_dir": str(root / "reports"),
         }
@@ -81,6 +83,14 @@ def version(host: fleet.AppHost) -> str:
 
 def booted(host: fleet.AppHost) -> str:
     return fleet._run("docker", "inspect", "--format", "{{.State.StartedAt}}", host.name).stdout.strip()
+
+
+def hosts_state(estate) -> str:
+    """What docker says of each host (for a failure's message: whether a reboot happened, and how the host ended)."""
+    listing = "{{.Name}} {{.State.Status}} started {{.State.StartedAt}} restarts {{.RestartCount}} exit {{.State.ExitCode}}"
+    state = fleet._run("docker", "inspect", "--format", listing, *(host.name for host in estate.hosts), check=False)
+    asked = {host.name: host.exec("cat", "/var/log/reboots", check=False).stdout for host in estate.hosts}
+    return f"\n--- hosts ---\n{state.stdout}{state.stderr}--- reboots asked ---\n{asked}"
 
 
 def nginx_servers(estate) -> list[str]:
@@ -132,7 +142,7 @@ def test_every_host_is_updated_rebooted_and_proven_while_the_others_serve(estate
     with Load([estate.nginx.url, estate.haproxy.url]) as load:
         done = run(estate)
     text = out(done)
-    assert done.returncode == 0, text[-6000:]
+    assert done.returncode == 0, text[-6000:] + hosts_state(estate)
     assert "GREEN, 3 green, 0 red, 0 not reached" in text
     for host in estate.hosts:
         assert version(host) == "1.1", host.name
