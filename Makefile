@@ -40,7 +40,7 @@ help:
 	@echo "make demo-watch                    the demo watched: Prometheus and Alertmanager on loopback, the verification alert"
 	@echo "                                   firing while a tampered release is live, resolved after the rollback"
 	@echo "make demo-down                     stop the demo: its blue and green stacks, its restore drill, nginx and HAProxy"
-	@echo "make test                          unit, sanity, lint and integration tests"
+	@echo "make test                          unit, sanity, lint and molecule side by side, then integration tests"
 	@echo "                                   every target prints a line per step with its duration; V=1 Ansible's full output"
 	@echo "make deploy TAG=...                verify, deploy to the idle colour, flip, confirm, record"
 	@echo "make rollback [TAG=...]            the same back to TAG, or to the prior healthy tag"

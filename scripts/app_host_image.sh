@@ -7,8 +7,8 @@
 # Kept once built; a change to this recipe bumps RECIPE, and a rebuilt drill image rebuilds it too.
 set -euo pipefail
 # one build at a time (parallel test workers and molecule ask for the image at once): the others wait, then find it built
-exec 9>"${TMPDIR:-/tmp}/maestro-app-host-image.lock"
-flock 9
+exec 9>>/tmp/maestro-app-host-image.lock
+flock -w 900 9 || { echo "$(basename "$0"): another build of the image held /tmp/maestro-app-host-image.lock for 15 minutes" >&2; exit 1; }
 
 IMAGE="${APP_HOST_IMAGE:-maestro-app-host:bookworm}"
 BASE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"

@@ -5,8 +5,8 @@
 # recovered after a crash). Kept once built; a change to this recipe bumps RECIPE, which rebuilds it.
 set -euo pipefail
 # one build at a time (parallel test workers and molecule ask for the image at once): the others wait, then find it built
-exec 9>"${TMPDIR:-/tmp}/maestro-drill-host-image.lock"
-flock 9
+exec 9>>/tmp/maestro-drill-host-image.lock
+flock -w 900 9 || { echo "$(basename "$0"): another build of the image held /tmp/maestro-drill-host-image.lock for 15 minutes" >&2; exit 1; }
 
 IMAGE="${DRILL_HOST_IMAGE:-maestro-drill-host:bookworm}"
 RECIPE=2

@@ -90,7 +90,7 @@ def out(done: subprocess.CompletedProcess) -> str:
 # The demo's repository, releases and signing key, as the session's first demo made them (saved before any test touched
 # them). Later demos start from a copy: re-making the releases then skips the image builds and saves (about 30 s each)
 # and runs every other step as a fresh `make demo` does.
-_RELEASE_PARTS = ("repo", "releases", "keys")
+_RELEASE_PARTS = ("repo", "releases", "keys", "made")
 _made: list[Path] = []
 
 
