@@ -53,13 +53,12 @@ def estate(tmp_path_factory):
         (root / "metrics").mkdir()
         found.extra = {
             "maestro_security_sources": [source],
-            # a container's reboot: PID 1 (tini) ends a second after the command returned (in a session of its own, so that
-            # the end of Ansible's terminal does not end it first); docker starts the container again. Asked again while the
-            # container still runs (twice, in full runs, the last host was not back within the reboot timeout, cause unseen;
-            # /var/log/reboots says how often it was asked): the asking shell ends with its container, so a host that did
-            # reboot is never asked twice
-            "maestro_reboot_command": "/usr/bin/setsid -f /bin/sh -c 'for n in 1 2 3 4; do sleep $n; "
-                                      "echo \"$(date +%T) TERM to PID 1\" >>/var/log/reboots; kill -TERM 1; done' >/dev/null 2>&1",
+            # a container's reboot: PID 1 (tini) ends a second after the command returned, asked by a shell in a session of
+            # its own that ignores SIGHUP from the start: Ansible runs this command on a terminal, whose end hangs up on the
+            # child `setsid -f` forks if it has not yet left the session (under load it had not: the host was never asked,
+            # and the reboot timed out); docker starts the container again. /var/log/reboots says when each host was asked
+            "maestro_reboot_command": "/usr/bin/nohup /usr/bin/setsid -f /bin/sh -c "
+                                      "'sleep 1; echo \"$(date +%T) TERM to PID 1\" >>/var/log/reboots; kill -TERM 1' >/dev/null 2>&1",
             # the kernel's boot id does not change with a container: PID 1's start time does
             "maestro_reboot_boot_time_command": "cut -d' ' -f22 /proc/1/stat",
             "maintenance_reboot_timeout": 120,
