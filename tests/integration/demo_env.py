@@ -87,9 +87,9 @@ def out(done: subprocess.CompletedProcess) -> str:
     return " ".join((done.stdout + done.stderr).split())
 
 
-# The demo's repository, releases and signing key, as the session's first demo made them (saved before any test touched
-# them). Later demos start from a copy: re-making the releases then skips the image builds and saves (about 30 s each)
-# and runs every other step as a fresh `make demo` does.
+# The demo's repository, releases, signing key and the stamps that say each release was made, as the session's first
+# demo made them (saved before any test touched them). Later demos start from a copy: make_releases.yml then finds every
+# release made and makes none again; every other step runs as a fresh `make demo` runs it.
 _RELEASE_PARTS = ("repo", "releases", "keys", "made")
 _made: list[Path] = []
 
