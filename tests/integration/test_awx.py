@@ -4,10 +4,12 @@ hand its outcome on in the runner's final event, and leave its AWX job id and te
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
 
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
 from tests.integration.awx_jobs import Controller, Job, LaunchRefused
 from tests.integration.demo_env import ROOT, Env, make_demo, out, tear_down
 
@@ -176,6 +178,43 @@ def test_the_other_templates_end_as_their_templates_say(demo, awx):
         # the outcome handed on says what the job's status says
         assert not key or job.artifacts.get(key) is (status == "successful"), f"{name}: {key} in {job.artifacts}"
         assert reason in job.text, f"{name}: {job.text[-2000:]}"
+
+
+def test_a_procedure_that_breaks_before_its_verdict_still_hands_a_red_outcome_on(demo, awx):
+    """An error of the procedure itself (here a corrupt line in the ledger it reads first), not a red check: the job fails
+    and its next node still reads red, never nothing."""
+    ledger = demo.root / "ledger" / f"{demo.environment}.jsonl"
+    kept = ledger.read_bytes()
+    ledger.write_bytes(b"{not a record\n" + kept)
+    try:
+        jobs = {name: awx.launch(name) for name in ("maestro watch", "maestro daily verification", "maestro weekly validation",
+                                                    "maestro retention")}
+    finally:
+        ledger.write_bytes(kept)
+    for (name, job), key in zip(jobs.items(), ("watch", "daily_verify", "weekly_validation", "retention")):
+        assert job.status == "failed" and "is corrupt" in job.text, f"{name}: {job.text[-2000:]}"
+        assert job.artifacts.get(f"{key}_ok") is False, f"{name}: {job.artifacts}"
+    for name, key in (("maestro watch", "watch_findings"), ("maestro daily verification", "daily_verify_findings")):
+        assert "stopped before its verdict" in " ".join(jobs[name].artifacts[key]), jobs[name].artifacts
+
+
+def test_a_watch_that_is_not_due_hands_on_the_last_watchs_verdict(demo, awx, tmp_path):
+    """After the post-GA window the watch template runs once a day: a run that is not due watched nothing, and says so.
+    The demo's record, a month older (its times moved back; the inventory's ledger path and metrics directory are given as
+    extra variables here), and a metrics directory of its own."""
+    older = tmp_path / "ledger.jsonl"
+    month = datetime.timedelta(days=30)
+    older.write_text("".join(json.dumps({**r, "time": _ledger.iso(_ledger.parse_time(r["time"]) - month)}) + "\n" for r in demo.ledger()))
+    where = {"watch_ledger": str(older), "watch_textfile_dir": str(tmp_path / "metrics")}
+    (tmp_path / "metrics").mkdir()
+    first, second = awx.launch("maestro watch", node_vars=where), awx.launch("maestro watch", node_vars=where)
+    # the first is due (no earlier run on record) and watches: green or red, as the demo stands when it runs
+    assert "after the watch window" in first.text and first.artifacts["watch_ok"] is (first.status == "successful")
+    assert "not due" not in " ".join(first.artifacts["watch_findings"]), first.artifacts
+    # the second is not due: it watches nothing, ends green, and hands the first one's verdict on
+    assert_green(second, "watch_ok")
+    assert second.artifacts["watch_ok"] is first.artifacts["watch_ok"] and second.artifacts["watch_live"] == first.artifacts["watch_live"] != ""
+    assert "not due" in " ".join(second.artifacts["watch_findings"]) and "Write the metrics" not in second.text, second.text[-2000:]
 
 
 def test_the_rollback_template_goes_to_the_prior_healthy_release_and_every_template_was_launched(demo, awx, tmp_path):
