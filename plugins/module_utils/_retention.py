@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _availability, _ci_github, _weekly
+from ansible_collections.maestro.conductor.plugins.module_utils import _availability, _ci_github, _urls, _weekly
 from ansible_collections.maestro.conductor.plugins.module_utils import _release_format as fmt
 from ansible_collections.maestro.conductor.plugins.module_utils._common import ConductorError
 from ansible_collections.maestro.conductor.plugins.module_utils._ledger import went_live
@@ -90,11 +90,11 @@ def artifact_problems(tag: str, keep_until: float | None, artifacts: _ci_github.
 
 
 def check_release(releases_root: str, tag: str, window_days: int, read_artifacts: Callable[[int], _ci_github.Artifacts] | None,
-                  live_at: str = "", tag_date: str = "", ci_service: str = "github") -> ReleaseRetention:
+                  live_at: str = "", tag_date: str = "", ci_service: str = "github", ci_project: str = "") -> ReleaseRetention:
     """One release: complete on the store and, with ``read_artifacts``, its CI run's (GitHub) or pipeline's (GitLab)
-    artifacts kept long enough."""
+    artifacts kept long enough; a run of another project than ``ci_project`` is none of its own."""
     result = ReleaseRetention(tag)
-    found = _availability.release_available(os.path.join(releases_root, tag), tag)
+    found = _availability.release_available(os.path.join(releases_root, tag), tag, ci_project if read_artifacts else "")
     # the release's own files; what the evidence lacks inside (no CI run named) is the weekly validation's to judge
     missing = [name for name in found.evidence_missing if name in fmt.release_file_names(tag)]
     result.complete = found.complete and not missing
@@ -115,7 +115,9 @@ def check_release(releases_root: str, tag: str, window_days: int, read_artifacts
     kind, service = CI_SERVICES[ci_service]
     run_id = found.ci_pipeline_id if ci_service == "gitlab" else found.ci_run_id
     if not run_id:
-        result.problems.append(f"the evidence of {tag} names no {kind} ({found.ci_run or 'no CI run'}): "
+        foreign = (f" of {ci_project}: it names one of {found.ci_run_project}"
+                   if found.ci_run_project and ci_project and found.ci_run_project.lower() != ci_project.lower() else "")
+        result.problems.append(f"the evidence of {tag} names no {kind}{foreign} ({_urls.scrub(found.ci_run) or 'no CI run'}): "
                                "its hosted retention cannot be checked")
         return result
     try:
@@ -134,7 +136,7 @@ def check_release(releases_root: str, tag: str, window_days: int, read_artifacts
 def check(releases_root: str, tags: list[str], tag_dates: dict[str, str], window_days: int, *, keep: tuple[str, ...] = (),
           ledger_records: list[dict] | None = None, setting: Callable[[], _ci_github.Retention] | None = None,
           read_artifacts: Callable[[int], _ci_github.Artifacts] | None = None, now: float | None = None,
-          ci_service: str = "github") -> dict:
+          ci_service: str = "github", ci_project: str = "") -> dict:
     """Every release inside the window (and those the ledger says went live inside it, and ``keep``), and the hosted
     setting. The result: ``ok``, ``releases``, ``red`` (tags), ``problems`` (the setting's), ``setting``, ``outside_window``."""
     problem = window_problem(window_days)
@@ -146,8 +148,8 @@ def check(releases_root: str, tags: list[str], tag_dates: dict[str, str], window
     inside += [tag for tag in (*keep, *live) if tag not in inside]
     if ci_service not in CI_SERVICES:
         raise ConductorError(f"ci_service {ci_service!r} is invalid: expected github or gitlab")
-    releases = [check_release(releases_root, tag, window_days, read_artifacts, live.get(tag, ""), tag_dates.get(tag, ""), ci_service)
-                for tag in inside]
+    releases = [check_release(releases_root, tag, window_days, read_artifacts, live.get(tag, ""), tag_dates.get(tag, ""), ci_service,
+                              ci_project) for tag in inside]
     problems, found = [], None
     if setting is not None:
         try:

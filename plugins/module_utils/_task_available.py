@@ -15,6 +15,7 @@ SPEC = {
         "tag": {"type": "str", "required": True},
         "artifacts": {"type": "list", "elements": "dict"},
         "digests": {"type": "bool", "default": False},
+        "ci_project": {"type": "str", "default": ""},
     },
     "required_if": [("digests", True, ("artifacts",))],
 }
@@ -24,7 +25,7 @@ def run(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
     try:
         validate_tag_name(params["tag"])
         if params["artifacts"] is None:
-            result = release_available(params["release_dir"], params["tag"])
+            result = release_available(params["release_dir"], params["tag"], params["ci_project"])
         else:
             result = copy_available(params["release_dir"], params["artifacts"], params["digests"])
     except ConductorError as exc:

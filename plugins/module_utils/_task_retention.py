@@ -84,7 +84,7 @@ def check(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
             read_artifacts = functools.partial(_read_artifacts, api, params["ci_project"], params["expected_artifacts"])
     result = _retention.check(params["releases_root"], tags, dates, params["window_days"], keep=tuple(keep),
                               ledger_records=params["ledger_records"], setting=setting, read_artifacts=read_artifacts,
-                              ci_service=params["ci_service"])
+                              ci_service=params["ci_service"], ci_project=params["ci_project"] or "")
     return Outcome({"changed": False, **result})
 
 

@@ -84,7 +84,8 @@ def went_live(records: list[dict], live: str) -> dict:
 
 def due(observed: dict, last_run: float | None, now: float) -> dict:
     """Whether a scheduled watch (run every close interval) should run now: always inside the post-GA window (and when
-    the live release or the last run is unknown); after it, once a day."""
+    the live release, the last run or its verdict is unknown); after it, once a day while the last watch was green and
+    every close interval while it was red (``last_ok``), so that a red watch is looked at again until it is green."""
     window_days = _positive(observed, "window_days", 7)
     close, daily = _positive(observed, "close_interval", 300), _positive(observed, "daily_interval", DAY)
     ledger = observed.get("ledger") or {}
@@ -101,11 +102,14 @@ def due(observed: dict, last_run: float | None, now: float) -> dict:
         return {"due": True, "reason": "the post-GA window has just closed: the first daily run"}
     if last_run > now + 60:
         return {"due": True, "reason": f"the last run is recorded {round(last_run - now)} s in the future: the clock moved"}
+    if observed.get("last_ok") is not True:
+        return {"due": True, "reason": f"the last watch was {'red' if observed.get('last_ok') is False else 'of unknown verdict'}: "
+                                      f"every {close} s until it is green"}
     # a run one close interval early is on time: the schedule fires every close interval
     if now - last_run >= daily - close:
         return {"due": True, "reason": f"after the post-GA window: daily, and the last run was {round(now - last_run)} s ago"}
-    return {"due": False, "reason": f"after the post-GA window (closed {iso(window_end)}) the watch runs daily; the last run was "
-                                    f"{round(now - last_run)} s ago"}
+    return {"due": False, "reason": f"after the post-GA window (closed {iso(window_end)}) the watch runs daily; the last run, green, "
+                                    f"was {round(now - last_run)} s ago"}
 
 
 def _positive(observed: dict, name: str, default: int) -> int:

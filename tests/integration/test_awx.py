@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
+from pathlib import Path
 
 import pytest
 
-from ansible_collections.maestro.conductor.plugins.module_utils import _ledger
+from ansible_collections.maestro.conductor.plugins.module_utils import _ledger, _metrics
 from tests.integration.awx_jobs import Controller, Job, LaunchRefused
 from tests.integration.demo_env import ROOT, Env, make_demo, out, tear_down
 
@@ -198,23 +200,40 @@ def test_a_procedure_that_breaks_before_its_verdict_still_hands_a_red_outcome_on
         assert "stopped before its verdict" in " ".join(jobs[name].artifacts[key]), jobs[name].artifacts
 
 
-def test_a_watch_that_is_not_due_hands_on_the_last_watchs_verdict(demo, awx, tmp_path):
-    """After the post-GA window the watch template runs once a day: a run that is not due watched nothing, and says so.
-    The demo's record, a month older (its times moved back; the inventory's ledger path and metrics directory are given as
-    extra variables here), and a metrics directory of its own."""
-    older = tmp_path / "ledger.jsonl"
+def test_after_the_window_a_watch_is_due_daily_while_green_and_every_run_while_red(demo, awx, tmp_path):
+    """After the post-GA window the watch template (watch_due_only) runs once a day while the last watch was green; a run
+    that is not due watched nothing, ends green and hands the green verdict on, saying so. A red last watch is due at every
+    run. The demo's record, a month older (its times moved back; the ledger path and the metrics directory, which AWX would
+    take from the inventory, are given here as extra variables)."""
+    older, metrics = tmp_path / "ledger.jsonl", tmp_path / "metrics"
     month = datetime.timedelta(days=30)
     older.write_text("".join(json.dumps({**r, "time": _ledger.iso(_ledger.parse_time(r["time"]) - month)}) + "\n" for r in demo.ledger()))
-    where = {"watch_ledger": str(older), "watch_textfile_dir": str(tmp_path / "metrics")}
-    (tmp_path / "metrics").mkdir()
-    first, second = awx.launch("maestro watch", node_vars=where), awx.launch("maestro watch", node_vars=where)
-    # the first is due (no earlier run on record) and watches: green or red, as the demo stands when it runs
-    assert "after the watch window" in first.text and first.artifacts["watch_ok"] is (first.status == "successful")
-    assert "not due" not in " ".join(first.artifacts["watch_findings"]), first.artifacts
-    # the second is not due: it watches nothing, ends green, and hands the first one's verdict on
-    assert_green(second, "watch_ok")
-    assert second.artifacts["watch_ok"] is first.artifacts["watch_ok"] and second.artifacts["watch_live"] == first.artifacts["watch_live"] != ""
-    assert "not due" in " ".join(second.artifacts["watch_findings"]) and "Write the metrics" not in second.text, second.text[-2000:]
+    metrics.mkdir()
+    where = {"watch_ledger": str(older), "watch_textfile_dir": str(metrics)}
+    first = awx.launch("maestro watch", node_vars=where)
+    # due: no earlier run on record; it watches (green or red, as the demo stands when it runs) and writes its metrics
+    assert "no earlier run is on record" in first.text and "Write the metrics" in first.text, first.text[-2000:]
+    assert first.artifacts["watch_ok"] is (first.status == "successful") and first.artifacts["watch_live"] != ""
+    textfile = Path(_metrics.textfile_path(str(metrics), "watch", demo.environment))
+    written = textfile.read_text()
+
+    def last_watch(ok: int) -> str:  # the last run's verdict as its textfile says it; the time of the run is kept
+        text, count = re.subn(r"^(maestro_watch_ok\{[^}]*\}) [01]$", rf"\g<1> {ok}", written, flags=re.M)
+        assert count == 1, written
+        textfile.write_text(text)
+        return text
+
+    green = last_watch(1)
+    quiet = awx.launch("maestro watch", node_vars=where)
+    assert_green(quiet, "watch_ok")
+    assert quiet.artifacts["watch_ok"] is True and quiet.artifacts["watch_live"] == first.artifacts["watch_live"]
+    assert "the last run, green, was" in " ".join(quiet.artifacts["watch_findings"]) and "Write the metrics" not in quiet.text
+    assert textfile.read_text() == green  # untouched: no metrics written by a run that watched nothing
+    last_watch(0)
+    again = awx.launch("maestro watch", node_vars=where)
+    assert "the last watch was red" in again.text and "Write the metrics" in again.text, again.text[-2000:]
+    assert again.artifacts["watch_ok"] is (again.status == "successful")
+    assert "not due" not in " ".join(again.artifacts["watch_findings"])
 
 
 def test_the_rollback_template_goes_to_the_prior_healthy_release_and_every_template_was_launched(demo, awx, tmp_path):

@@ -27,6 +27,22 @@ def test_a_whole_release_is_available_and_names_its_github_run(release):
     assert found.ci_run_id == "4242"
 
 
+@pytest.mark.parametrize("ci_run, project, taken, gap", [
+    ("https://github.com/acme/app/actions/runs/4242", "Acme/App", ("4242", ""), ""),  # GitHub's paths ignore case
+    ("https://github.com/other/app/actions/runs/4242", "acme/app", ("", ""), "evidence names a CI run of other/app, not of acme/app"),
+    ("https://github.com/other/app/actions/runs/4242", "", ("4242", ""), ""),  # no project configured: nothing to compare
+    ("https://gitlab.example/group/sub/app/-/pipelines/77", "group/sub/app", ("", "77"), ""),
+    ("https://gitlab.example/group/other/-/pipelines/77", "group/sub/app", ("", ""), "evidence names a CI run of group/other, not of group/sub/app"),
+    ("https://gitlab.example/group/other/-/pipelines/77", "1234", ("", "77"), ""),  # a numeric id names no path
+    ("https://github.com/a/b/c/actions/runs/1", "acme/app", ("", ""), ""),  # no GitHub run address at all
+])
+def test_a_ci_run_of_another_project_is_a_gap_and_its_id_is_not_taken(release, ci_run, project, taken, gap):
+    release.bundle(checks=[{"name": "unit tests", "result": "pass"}], ci_run=ci_run)
+    found = _availability.release_available(str(release.dir), release.tag, project)
+    assert (found.ci_run_id, found.ci_pipeline_id) == taken
+    assert found.evidence_missing == ([gap] if gap else [])
+
+
 def test_a_missing_or_resized_artifact_and_missing_evidence_are_named(release):
     (release.dir / "sbom.json").unlink()
     with open(release.dir / "images" / "web.tar", "ab") as handle:
@@ -260,17 +276,30 @@ def test_the_summary_says_green_or_lists_every_finding():
 # --- the schedule --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("window_days, last, expected, words", [
-    (7, NOW - 60, True, "inside the post-GA window (until 2027-01-21T00:00:00Z): every 300 s"),
-    (1, NOW - 3600, False, "runs daily; the last run was 3600 s ago"),
-    (1, 1_799_884_800 + 86400 - 100, True, "the post-GA window has just closed: the first daily run"),
-    (1, NOW + 86400, True, "recorded 86400 s in the future: the clock moved"),
-    (1, NOW - 86400 + 300, True, "the post-GA window has just closed"),
-    (1, None, True, "no earlier run is on record"),
+@pytest.mark.parametrize("window_days, last, last_ok, expected, words", [
+    (7, NOW - 60, False, True, "inside the post-GA window (until 2027-01-21T00:00:00Z): every 300 s"),
+    (1, NOW - 3600, True, False, "runs daily; the last run, green, was 3600 s ago"),
+    (1, NOW - 3600, False, True, "the last watch was red: every 300 s until it is green"),
+    (1, NOW - 3600, None, True, "the last watch was of unknown verdict: every 300 s"),
+    (1, 1_799_884_800 + 86400 - 100, True, True, "the post-GA window has just closed: the first daily run"),
+    (1, NOW + 86400, True, True, "recorded 86400 s in the future: the clock moved"),
+    (1, NOW - 86400 + 300, True, True, "the post-GA window has just closed"),
+    (1, None, True, True, "no earlier run is on record"),
 ])
-def test_a_scheduled_watch_runs_at_its_close_interval_inside_the_window_then_daily(window_days, last, expected, words):
-    decided = _watch.due(green(window_days=window_days), last, NOW)
+def test_a_scheduled_watch_runs_at_its_close_interval_inside_the_window_then_daily_while_green(window_days, last, last_ok, expected,
+                                                                                             words):
+    decided = _watch.due(green(window_days=window_days, **({} if last_ok is None else {"last_ok": last_ok})), last, NOW)
     assert decided["due"] is expected and words in decided["reason"]
+
+
+def test_a_release_gone_live_since_the_last_watch_makes_it_due():
+    """A run that is not due hands the last verdict on: that verdict must never stand for a release gone live after it."""
+    back = _watch.parse_time("2027-01-14T12:00:00Z")  # v1 back live (a rollback), its 1-day window closes 24 h later
+    ledger = {"live": "v1", "records": records(("deployed", "v2", LIVE_AT), ("rollback", "v1", "2027-01-14T12:00:00Z"))}
+    later = back + 3 * 86400
+    before = _watch.due(green(window_days=1, ledger=ledger, last_ok=True), back - 60, later)
+    assert before["due"] and "the first daily run" in before["reason"]
+    assert not _watch.due(green(window_days=1, ledger=ledger, last_ok=True), later - 3600, later)["due"]
 
 
 def test_an_unknown_live_release_is_always_due():
