@@ -103,8 +103,8 @@ def due(observed: dict, last_run: float | None, now: float) -> dict:
     if last_run > now + 60:
         return {"due": True, "reason": f"the last run is recorded {round(last_run - now)} s in the future: the clock moved"}
     if observed.get("last_ok") is not True:
-        return {"due": True, "reason": f"the last watch was {'red' if observed.get('last_ok') is False else 'of unknown verdict'}: "
-                                      f"every {close} s until it is green"}
+        verdict = "red" if observed.get("last_ok") is False else "of unknown verdict"
+        return {"due": True, "reason": f"the last watch was {verdict}: every {close} s until it is green"}
     # a run one close interval early is on time: the schedule fires every close interval
     if now - last_run >= daily - close:
         return {"due": True, "reason": f"after the post-GA window: daily, and the last run was {round(now - last_run)} s ago"}

@@ -286,8 +286,8 @@ def test_the_summary_says_green_or_lists_every_finding():
     (1, NOW - 86400 + 300, True, True, "the post-GA window has just closed"),
     (1, None, True, True, "no earlier run is on record"),
 ])
-def test_a_scheduled_watch_runs_at_its_close_interval_inside_the_window_then_daily_while_green(window_days, last, last_ok, expected,
-                                                                                             words):
+def test_a_scheduled_watch_runs_at_its_close_interval_inside_the_window_then_daily_while_green(
+        window_days, last, last_ok, expected, words):
     decided = _watch.due(green(window_days=window_days, **({} if last_ok is None else {"last_ok": last_ok})), last, NOW)
     assert decided["due"] is expected and words in decided["reason"]
 
