@@ -30,6 +30,7 @@ author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
   - maestro.conductor.attributes
+  - maestro.conductor.fence
   - maestro.conductor.proxy
 attributes:
   check_mode:
@@ -85,24 +86,6 @@ options:
     description: Seconds a server taken out is given to finish the requests it holds; after them it is taken out anyway.
     type: int
     default: 30
-  fence:
-    description:
-      - The run's environment lock, as M(maestro.conductor.release_lock) took it; the proxy is changed only while the run
-        still holds it (checked and renewed right before the first change). The lock file must be on this host.
-    type: dict
-    suboptions:
-      path:
-        description: The lock file.
-        type: path
-        required: true
-      holder:
-        description: The run's lock holder.
-        type: str
-        required: true
-      generation:
-        description: The generation the run took the lock with.
-        type: int
-        required: true
 requirements:
   - nginx or HAProxy on the host the module runs on
 """

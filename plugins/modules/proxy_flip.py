@@ -34,6 +34,7 @@ author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
   - maestro.conductor.attributes
+  - maestro.conductor.fence
   - maestro.conductor.proxy
 attributes:
   check_mode:
@@ -111,26 +112,6 @@ options:
     description: Seconds to wait for the preflight to pass, and again for the expected commit to answer through the proxy.
     type: int
     default: 30
-  fence:
-    description:
-      - The run's environment lock, as M(maestro.conductor.release_lock) took it. The proxy is changed only while that
-        lock is still held by O(fence.holder) with O(fence.generation); otherwise the task fails, with C(lost) set in its
-        result, before changing anything. The lock file must be on the host this module runs on. Not checked in check
-        mode, or when nothing changes.
-    type: dict
-    suboptions:
-      path:
-        description: The lock file.
-        type: path
-        required: true
-      holder:
-        description: The run's lock holder.
-        type: str
-        required: true
-      generation:
-        description: The generation the run took the lock with.
-        type: int
-        required: true
 requirements:
   - nginx or HAProxy on the host the module runs on
 """

@@ -31,6 +31,7 @@ author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:
   - maestro.conductor.attributes
+  - maestro.conductor.fence
   - maestro.conductor.job
 attributes:
   check_mode:
@@ -103,25 +104,6 @@ options:
     description: With O(state=query), return only the last this many records (V(0) for all).
     type: int
     default: 50
-  fence:
-    description:
-      - The run's environment lock, as M(maestro.conductor.release_lock) took it. The record is written only while that
-        lock is still held by O(fence.holder) with O(fence.generation) (and it is renewed); otherwise the task fails,
-        with C(lost) set in its result, and writes nothing. The lock file must be on the same host as the ledger.
-    type: dict
-    suboptions:
-      path:
-        description: The lock file.
-        type: path
-        required: true
-      holder:
-        description: The run's lock holder.
-        type: str
-        required: true
-      generation:
-        description: The generation the run took the lock with.
-        type: int
-        required: true
 """
 
 EXAMPLES = r"""
