@@ -11,10 +11,10 @@ class ModuleDocFragment:  # pylint: disable=too-few-public-methods
 options:
   fence:
     description:
-      - The run's environment lock, as M(maestro.conductor.release_lock) took it. The change is made only while that lock is
-        still held by O(fence.holder) with O(fence.generation), checked and renewed right before it; otherwise the task
-        fails, with C(lost) set in its result, and changes nothing. The lock file must be on the host the module runs on.
-        Not checked in check mode, or when nothing changes.
+      - The run's environment lock, as M(maestro.conductor.release_lock) took it. Right before the first change, the lock is
+        checked to be still held by O(fence.holder) with O(fence.generation), and renewed; otherwise the task fails, with
+        C(lost) set in its result, and changes nothing. The lock file must be on the host the module runs on. Not checked
+        in check mode, or when nothing changes.
     type: dict
     suboptions:
       path:

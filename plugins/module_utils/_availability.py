@@ -35,9 +35,9 @@ class Availability:
     evidence_missing: list[str] = field(default_factory=list)
     artifacts: list[dict] = field(default_factory=list)
     ci_run: str = ""
-    ci_run_id: str = ""  # a GitHub Actions run's id, when the evidence names one (of ci_project, when that is given)
-    ci_pipeline_id: str = ""  # a GitLab pipeline's id, when the evidence names one (of ci_project, when that is given)
-    ci_run_project: str = ""  # the project the run or pipeline is of, by its address
+    ci_run_id: str = ""  # a GitHub Actions run's id, when the evidence names one
+    ci_pipeline_id: str = ""  # a GitLab pipeline's id, when the evidence names one
+    ci_run_project: str = ""  # the project its address names (a lookup asks the configured project: run ids are global)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -90,10 +90,8 @@ def _digest_problems(release_dir: str, entries: list[dict]) -> list[str]:
             for path, entry in full.items() if found[path] != entry["sha256"]]
 
 
-def release_available(release_dir: str, tag: str, ci_project: str = "") -> Availability:
-    """A release directory on the release store: its manifest, evidence and signature files, and every artifact by size.
-    With ``ci_project`` (a path; a numeric GitLab id names no path to compare), a CI run of another project is a gap of
-    the evidence, and its id is not taken: it would be looked up in ``ci_project``, where it is some other run or none."""
+def release_available(release_dir: str, tag: str) -> Availability:
+    """A release directory on the release store: its manifest, evidence and signature files, and every artifact by size."""
     validate_tag_name(tag)
     # the path as the files' own: file_problem compares each file's real path with it
     release_dir = os.path.realpath(release_dir)
@@ -117,12 +115,12 @@ def release_available(release_dir: str, tag: str, ci_project: str = "") -> Avail
     result.artifacts = _artifact_list(manifest.get("artifacts", []))
     result.problems += [reason for entry in result.artifacts if (reason := _entry_problem(release_dir, entry["path"], entry["size"]))]
     if names["evidence"] not in result.evidence_missing:
-        result.evidence_missing += _evidence_gaps(os.path.join(release_dir, names["evidence"]), result, ci_project)
+        result.evidence_missing += _evidence_gaps(os.path.join(release_dir, names["evidence"]), result)
     result.complete = not result.problems
     return result
 
 
-def _evidence_gaps(path: str, result: Availability, ci_project: str = "") -> list[str]:
+def _evidence_gaps(path: str, result: Availability) -> list[str]:
     """What the evidence bundle lacks that the runbook asks of it: pre-release checks that ran, and the CI run."""
     try:
         evidence = fmt.load_evidence(path)[0]
@@ -135,13 +133,13 @@ def _evidence_gaps(path: str, result: Availability, ci_project: str = "") -> lis
     if not result.ci_run:
         gaps.append("evidence names no CI run")
         return gaps
-    path = urlsplit(str(result.ci_run)).path
+    try:
+        path = urlsplit(str(result.ci_run)).path
+    except ValueError:  # no address at all (an unclosed [ in its host): names no run to look up
+        return gaps
     for pattern, kind in ((_GITHUB_RUN_RE, "ci_run_id"), (_GITLAB_PIPELINE_RE, "ci_pipeline_id")):
         if match := pattern.fullmatch(path):
             result.ci_run_project = match.group(1)
-            if ci_project and not ci_project.isdigit() and match.group(1).lower() != ci_project.lower():
-                gaps.append(f"evidence names a CI run of {match.group(1)}, not of {ci_project}")
-            else:
-                setattr(result, kind, match.group(2))
+            setattr(result, kind, match.group(2))
             break
     return gaps

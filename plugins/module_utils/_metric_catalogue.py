@@ -54,7 +54,7 @@ SPECS = {spec.name: spec for spec in (
     Spec("maestro_release_live_since_timestamp_seconds", "gauge", "When the live release went live (the ledger's record)."),
     Spec("maestro_watch_window_open", "gauge", "1 while the live release is inside its post-GA watch window, else 0."),
     Spec("maestro_watch_window_end_timestamp_seconds", "gauge", "When the live release's post-GA watch window closes."),
-    Spec("maestro_watch_interval_seconds", "gauge", "How often the watch is due now: its close interval inside the window, else daily."),
+    Spec("maestro_watch_interval_seconds", "gauge", "How often the watch is due now: its close interval inside the window and while red, else daily."),
     Spec("maestro_watch_last_run_timestamp_seconds", "gauge", "When the watch last ran to the end, green or red."),
     Spec("maestro_watch_ok", "gauge", "1 when the watch's last run found everything green, else 0 (unknown is 0)."),
     Spec("maestro_watch_findings", "gauge", "The watch's findings on its last run, by the check that made them (0 for none).",

@@ -69,11 +69,15 @@ def setting_problems(window_days: int, setting: _ci_github.Retention) -> list[st
 CI_SERVICES = {"github": ("GitHub Actions run", "GitHub"), "gitlab": ("GitLab pipeline", "GitLab")}
 
 
-def artifact_problems(tag: str, keep_until: float | None, artifacts: _ci_github.Artifacts, ci_service: str = "github") -> list[str]:
-    """What of the release's CI run artifacts will not be there while the release is inside the window."""
+def artifact_problems(tag: str, keep_until: float | None, artifacts: _ci_github.Artifacts, ci_service: str = "github",
+                      named_elsewhere: str = "") -> list[str]:
+    """What of the release's CI run artifacts will not be there while the release is inside the window. A run that is not
+    found under the configured project, whose address names ``named_elsewhere``, is said to be named so."""
     run = f"{'pipeline' if ci_service == 'gitlab' else 'CI run'} {artifacts.run_id} of {tag}"
     if not artifacts.found:
-        return [f"{run} is gone from {CI_SERVICES[ci_service][1]} (deleted, or removed by retention): its logs and artifacts are lost there"]
+        why = (f"the evidence names it under {named_elsewhere}: a run of another project, or of this one before a rename"
+               if named_elsewhere else "deleted, or removed by retention")
+        return [f"{run} is gone from {CI_SERVICES[ci_service][1]} ({why}): its logs and artifacts are lost there"]
     problems = []
     if artifacts.expired:
         problems.append(f"{run}: {artifacts.expired} artifact(s) expired")
@@ -92,9 +96,9 @@ def artifact_problems(tag: str, keep_until: float | None, artifacts: _ci_github.
 def check_release(releases_root: str, tag: str, window_days: int, read_artifacts: Callable[[int], _ci_github.Artifacts] | None,
                   live_at: str = "", tag_date: str = "", ci_service: str = "github", ci_project: str = "") -> ReleaseRetention:
     """One release: complete on the store and, with ``read_artifacts``, its CI run's (GitHub) or pipeline's (GitLab)
-    artifacts kept long enough; a run of another project than ``ci_project`` is none of its own."""
+    artifacts kept long enough (looked up under ``ci_project``)."""
     result = ReleaseRetention(tag)
-    found = _availability.release_available(os.path.join(releases_root, tag), tag, ci_project if read_artifacts else "")
+    found = _availability.release_available(os.path.join(releases_root, tag), tag)
     # the release's own files; what the evidence lacks inside (no CI run named) is the weekly validation's to judge
     missing = [name for name in found.evidence_missing if name in fmt.release_file_names(tag)]
     result.complete = found.complete and not missing
@@ -115,9 +119,7 @@ def check_release(releases_root: str, tag: str, window_days: int, read_artifacts
     kind, service = CI_SERVICES[ci_service]
     run_id = found.ci_pipeline_id if ci_service == "gitlab" else found.ci_run_id
     if not run_id:
-        foreign = (f" of {ci_project}: it names one of {found.ci_run_project}"
-                   if found.ci_run_project and ci_project and found.ci_run_project.lower() != ci_project.lower() else "")
-        result.problems.append(f"the evidence of {tag} names no {kind}{foreign} ({_urls.scrub(found.ci_run) or 'no CI run'}): "
+        result.problems.append(f"the evidence of {tag} names no {kind} ({_urls.scrub(found.ci_run) or 'no CI run'}): "
                                "its hosted retention cannot be checked")
         return result
     try:
@@ -126,7 +128,10 @@ def check_release(releases_root: str, tag: str, window_days: int, read_artifacts
         result.problems.append(f"{service} could not be asked about {'pipeline' if ci_service == 'gitlab' else 'CI run'} {run_id}: {exc}")
         return result
     result.artifacts = asdict(artifacts)
-    result.problems += artifact_problems(tag, keep_until, artifacts, ci_service)
+    # the run is looked up under the configured project whatever its address says (ids are global, and a renamed
+    # project's runs move with it); one not found there whose address names another project is said to be named so
+    elsewhere = found.ci_run_project if ci_project and not ci_project.isdigit() and found.ci_run_project.lower() != ci_project.lower() else ""
+    result.problems += artifact_problems(tag, keep_until, artifacts, ci_service, elsewhere)
     if keep_until is None:
         result.problems.append(f"when {tag} was made is unknown (no readable created in its manifest, no tag date): whether its CI "
                                "artifacts outlive the audit window cannot be said")

@@ -55,9 +55,10 @@ def _ago(seconds: float) -> str:
     return f"{seconds} s ago"
 
 
-def read_textfiles(directory: str, environment: str) -> tuple[list[tuple[str, str, dict, float]], list[str]]:
-    """Every sample of the environment's writers' files in ``directory``; and what could not be read."""
-    samples, unreadable = [], []
+def read_textfiles(directory: str, environment: str) -> tuple[dict[str, list[tuple[str, str, dict, float]]], list[str]]:
+    """Every sample of the environment's writers' files in ``directory``, by writer; and what could not be read."""
+    samples: dict[str, list] = {}
+    unreadable = []
     for writer in WRITERS:
         path = _metrics.textfile_path(directory, writer, environment)
         try:
@@ -68,7 +69,7 @@ def read_textfiles(directory: str, environment: str) -> tuple[list[tuple[str, st
         if problem:
             unreadable.append(f"{path}: {problem}")
         elif text:
-            samples += _metrics.parse(text)
+            samples[writer] = _metrics.parse(text)
     return samples, unreadable
 
 
@@ -87,8 +88,10 @@ def from_ledger(status: Status, records: list[dict], live: str, live_commit: str
         status.time_to_green_at = switches[-1]["time"]
 
 
-def from_metrics(status: Status, samples: list) -> None:
-    """The last verification (of any procedure), the watch's verdict, drift, and the all-time pass rate the files hold."""
+def from_metrics(status: Status, by_writer: dict[str, list]) -> None:
+    """The last verification (of any procedure), the watch's verdict (from the watch's own file only), drift, and the
+    all-time pass rate the files hold."""
+    samples = [sample for writer_samples in by_writer.values() for sample in writer_samples]
     successes = [value for _labels, value in _values(samples, "maestro_verify_last_success_timestamp_seconds")]
     oks = {labels.get("source"): value for labels, value in _values(samples, "maestro_verify_ok")}
     durations = {labels.get("source"): value for labels, value in _values(samples, "maestro_verify_duration_seconds")}
@@ -108,9 +111,12 @@ def from_metrics(status: Status, samples: list) -> None:
     if passed + failed:
         status.pass_rate = {"window": "all time (textfiles)", "passed": int(passed), "failed": int(failed),
                             "rate": passed / (passed + failed)}
-    gauges = {name: value for name, _kind, labels, value in samples if name.startswith("maestro_watch_") and not labels.keys() - {"environment"}}
+    # the watch's verdict as the watch wrote it: a scheduled watch decides from it whether it is due (unknown is None)
+    gauges = {name: value for name, _kind, labels, value in by_writer.get("watch", [])
+              if name.startswith("maestro_watch_") and not labels.keys() - {"environment"}}
     if "maestro_watch_last_run_timestamp_seconds" in gauges:
-        status.watch = {"ok": bool(gauges.get("maestro_watch_ok", 0)), "last_run": gauges["maestro_watch_last_run_timestamp_seconds"],
+        ok = gauges.get("maestro_watch_ok")
+        status.watch = {"ok": None if ok is None else ok == 1, "last_run": gauges["maestro_watch_last_run_timestamp_seconds"],
                         "window_open": bool(gauges.get("maestro_watch_window_open", 0)),
                         "window_end": gauges.get("maestro_watch_window_end_timestamp_seconds", 0),
                         "interval": gauges.get("maestro_watch_interval_seconds", 0)}

@@ -15,7 +15,6 @@ SPEC = {
         "tag": {"type": "str", "required": True},
         "artifacts": {"type": "list", "elements": "dict"},
         "digests": {"type": "bool", "default": False},
-        "ci_project": {"type": "str", "default": ""},
     },
     "required_if": [("digests", True, ("artifacts",))],
 }
@@ -25,7 +24,7 @@ def run(params: dict, _check_mode: bool, _diff: bool) -> Outcome:
     try:
         validate_tag_name(params["tag"])
         if params["artifacts"] is None:
-            result = release_available(params["release_dir"], params["tag"], params["ci_project"])
+            result = release_available(params["release_dir"], params["tag"])
         else:
             result = copy_available(params["release_dir"], params["artifacts"], params["digests"])
     except ConductorError as exc:

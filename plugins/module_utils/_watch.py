@@ -139,7 +139,6 @@ def judge(observed: dict, now: float) -> Verdict:
         else:
             verdict.findings.append(Finding("live", f"the ledger's records name no deploy or rollback of the live {verdict.live} "
                                                     "among those read: when it went live is unknown"))
-    verdict.interval = close if verdict.window_open else daily
     observed = {**observed, "proxies": [proxy_observation(r) for r in observed.get("proxies") or []],
                 "hosts": [host_observation(h) for h in observed.get("hosts") or []]}
     verify_ok = _verification(verdict, observed, now)
@@ -147,6 +146,8 @@ def judge(observed: dict, now: float) -> Verdict:
     _availability(verdict, observed)
     _drift(verdict, observed)
     _ci(verdict, observed)
+    # as due() schedules it: every close interval inside the window and while red, else daily (what the stale alerts expect)
+    verdict.interval = close if verdict.window_open or not verdict.ok else daily
     verdict.gauge("maestro_watch_window_open", int(verdict.window_open))
     verdict.gauge("maestro_watch_window_end_timestamp_seconds", round(verdict.window_end))
     verdict.gauge("maestro_watch_interval_seconds", verdict.interval)

@@ -53,13 +53,6 @@ options:
         changed to the same size is found only so.
     type: bool
     default: false
-  ci_project:
-    description:
-      - The hosted project whose CI runs (GitHub, V(owner/repo)) or pipelines (GitLab, a path) the releases' evidence must name.
-        A run of another project is then a gap in RV(evidence_missing), and its id is not returned (looked up in this project,
-        it would be some other run or none). A numeric GitLab id names no path to compare with. Without it, any project's run counts.
-    type: str
-    default: ""
 """
 
 EXAMPLES = r"""
@@ -108,15 +101,15 @@ ci_run:
   returned: always
   type: str
 ci_run_id:
-  description: The GitHub Actions run id in RV(ci_run), when it is the address of one (of O(ci_project), when that is given).
+  description: The GitHub Actions run id in RV(ci_run), when it is the address of one.
   returned: always
   type: str
 ci_pipeline_id:
-  description: The GitLab pipeline id in RV(ci_run), when it is the address of one (of O(ci_project), when that is given).
+  description: The GitLab pipeline id in RV(ci_run), when it is the address of one.
   returned: always
   type: str
 ci_run_project:
-  description: The project the run or pipeline in RV(ci_run) is of, by its address.
+  description: The project that the address in RV(ci_run) names (V(owner/repo), or the GitLab project's path).
   returned: always
   type: str
 """

@@ -25,8 +25,8 @@ description:
     bytes as they were, and rewrites the ledger atomically without them. Check mode names the lines and the file."
   - O(state=quarantined) and O(state=cleared) quarantine a tag (it is never chosen as the prior healthy tag)
     or clear it; doing either twice changes nothing.
-  - With O(fence), a write is fenced by the run's environment lock (see M(maestro.conductor.release_lock)), checked
-    under the ledger's lock right before writing.
+  - With O(fence), an appended record is fenced by the run's environment lock (see M(maestro.conductor.release_lock)),
+    checked under the ledger's lock right before writing. O(state=repaired) is not fenced.
 author:
   - Maestro Conductor Maintainers (@maestro-conductor)
 extends_documentation_fragment:

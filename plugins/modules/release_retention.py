@@ -22,8 +22,8 @@ description:
   - With O(ci_service=gitlab) and O(ci_project) - each release's GitLab pipeline (from its evidence, C(.../-/pipelines/ID)) must
     still be on GitLab with its job artifacts (every name of O(expected_artifacts) a job's), none expired and none whose
     C(artifacts_expire_at) comes before the release leaves the window. GitLab has no retention setting to check here.
-  - A release whose evidence names a run or pipeline of another project than O(ci_project) (by its address; a numeric
-    GitLab id names no path to compare) is red, since that run is none of its own.
+  - A run or pipeline is looked up by its id under O(ci_project), whatever project its address names (ids are global, and
+    a renamed project's runs move with it); one not found there whose address names another project is said to be so.
   - A hosted service that cannot be reached, or refuses, makes the check red and says which.
   - Never fails on what it finds (RV(ok), RV(red) and RV(problems) say it); it fails only on invalid arguments.
 author:

@@ -168,18 +168,20 @@ def test_raise_only_never_shortens_a_longer_retention_and_an_unknown_age_is_red(
     assert any("when v1.0.0 was made is unknown" in p for p in neither.problems), neither
 
 
-def test_a_ci_run_of_another_repository_is_not_taken_for_the_release_own(release, github, monkeypatch):
-    """The evidence names run N of other/app: looked up in acme/app, N would be some other run, or none. Red, and never asked."""
+def test_a_ci_run_is_looked_up_under_the_configured_repository_whatever_its_address_names(release, github, monkeypatch):
+    """Run ids are global and a renamed repository's runs move with it: the id is asked of acme/app. One not there, whose
+    address names another repository, is gone, and the problem says where the evidence put it."""
     github.retention["repository/acme/app"] = {"days": 400, "maximum_allowed_days": 400}
     run_id = with_run(release, github, ("evidence", time.time() + 500 * DAY))
-    assert run(release_retention, args(release, **hosted(github)), monkeypatch).result["ok"]
-    release.bundle(checks=CHECKS, ci_run=f"https://github.com/other/app/actions/runs/{run_id}")
-    github.requests.clear()
-    done = run(release_retention, args(release, **hosted(github)), monkeypatch)
-    assert done.result["red"] == ["v1.0.0"] and done.result["releases"][0]["problems"] == [
-        f"the evidence of v1.0.0 names no GitHub Actions run of acme/app: it names one of other/app "
-        f"(https://github.com/other/app/actions/runs/{run_id}): its hosted retention cannot be checked"]
-    assert not [path for _method, path in github.requests if "/actions/runs/" in path], github.requests
+    release.bundle(checks=CHECKS, ci_run=f"https://github.com/acme/old-name/actions/runs/{run_id}")
+    renamed = run(release_retention, args(release, **hosted(github)), monkeypatch)
+    assert renamed.result["ok"], renamed.result["releases"]
+    assert f"/repos/acme/app/actions/runs/{run_id}/artifacts" in " ".join(path for _method, path in github.requests)
+    release.bundle(checks=CHECKS, ci_run=f"https://github.com/other/app/actions/runs/{run_id + 1000}")
+    foreign = run(release_retention, args(release, **hosted(github)), monkeypatch)
+    assert foreign.result["red"] == ["v1.0.0"] and foreign.result["releases"][0]["problems"] == [
+        f"CI run {run_id + 1000} of v1.0.0 is gone from GitHub (the evidence names it under other/app: a run of another "
+        "project, or of this one before a rename): its logs and artifacts are lost there"]
 
 
 def iso_in(days: float) -> str:

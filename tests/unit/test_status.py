@@ -121,6 +121,17 @@ def test_a_watch_that_stopped_is_stale_not_green(tmp_path):
     assert "watch:              STALE (it stopped: what it said is old), last run 1 h ago; after the post-GA window" in lines
 
 
+@pytest.mark.parametrize("value, ok", [(0, False), (1, True), (0.5, False), (None, None)])
+def test_the_watchs_verdict_is_read_from_the_watchs_own_file_only(tmp_path, value, ok):
+    """A scheduled watch decides from it whether it is due: another writer's file saying green must not make it so."""
+    own = [{"name": "maestro_watch_last_run_timestamp_seconds", "labels": {}, "value": NOW - 60}]
+    write(tmp_path, "watch", own + ([] if value is None else [{"name": "maestro_watch_ok", "labels": {}, "value": value}]))
+    write(tmp_path, "daily", [{"name": "maestro_watch_ok", "labels": {}, "value": 1},
+                              {"name": "maestro_watch_last_run_timestamp_seconds", "labels": {}, "value": NOW}])
+    watch = _status.gather("prod", RECORDS, "v1", COMMIT, str(tmp_path), "", NOW).watch
+    assert watch["ok"] is ok and watch["last_run"] == NOW - 60
+
+
 def test_a_prometheus_that_does_not_answer_is_unknown(tmp_path, prometheus):
     url, _answers = prometheus
     lines = _status.lines(_status.gather("prod", RECORDS, "v1", COMMIT, str(tmp_path), url, NOW), NOW)

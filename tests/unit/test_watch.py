@@ -27,20 +27,18 @@ def test_a_whole_release_is_available_and_names_its_github_run(release):
     assert found.ci_run_id == "4242"
 
 
-@pytest.mark.parametrize("ci_run, project, taken, gap", [
-    ("https://github.com/acme/app/actions/runs/4242", "Acme/App", ("4242", ""), ""),  # GitHub's paths ignore case
-    ("https://github.com/other/app/actions/runs/4242", "acme/app", ("", ""), "evidence names a CI run of other/app, not of acme/app"),
-    ("https://github.com/other/app/actions/runs/4242", "", ("4242", ""), ""),  # no project configured: nothing to compare
-    ("https://gitlab.example/group/sub/app/-/pipelines/77", "group/sub/app", ("", "77"), ""),
-    ("https://gitlab.example/group/other/-/pipelines/77", "group/sub/app", ("", ""), "evidence names a CI run of group/other, not of group/sub/app"),
-    ("https://gitlab.example/group/other/-/pipelines/77", "1234", ("", "77"), ""),  # a numeric id names no path
-    ("https://github.com/a/b/c/actions/runs/1", "acme/app", ("", ""), ""),  # no GitHub run address at all
+@pytest.mark.parametrize("ci_run, taken", [
+    ("https://github.com/acme/app/actions/runs/4242?check_suite_focus=true", ("4242", "", "acme/app")),
+    ("https://gitlab.example/group/sub/app/-/pipelines/77#jobs", ("", "77", "group/sub/app")),
+    ("https://github.com/a/b/c/actions/runs/1", ("", "", "")),  # no GitHub run address: GitHub's are OWNER/REPO
+    ("https://[unclosed/acme/app/actions/runs/1", ("", "", "")),  # no address at all: named, never looked up
+    ("ci#1", ("", "", "")),
 ])
-def test_a_ci_run_of_another_project_is_a_gap_and_its_id_is_not_taken(release, ci_run, project, taken, gap):
+def test_the_ci_run_the_evidence_names_is_read_from_its_address_path(release, ci_run, taken):
     release.bundle(checks=[{"name": "unit tests", "result": "pass"}], ci_run=ci_run)
-    found = _availability.release_available(str(release.dir), release.tag, project)
-    assert (found.ci_run_id, found.ci_pipeline_id) == taken
-    assert found.evidence_missing == ([gap] if gap else [])
+    found = _availability.release_available(str(release.dir), release.tag)
+    assert (found.ci_run_id, found.ci_pipeline_id, found.ci_run_project) == taken
+    assert found.complete and found.evidence_missing == []
 
 
 def test_a_missing_or_resized_artifact_and_missing_evidence_are_named(release):
@@ -171,9 +169,13 @@ def test_a_healthy_environment_is_green_and_every_metric_is_in_the_catalogue():
         assert set(sample["labels"]) | {"environment"} == set(spec.labels), sample
 
 
-def test_after_the_window_the_watch_falls_back_to_daily():
+def test_after_the_window_the_watch_falls_back_to_daily_while_green():
     verdict = _watch.judge(green(window_days=1), NOW)
     assert not verdict.window_open and verdict.interval == 86400 and verdict.ok
+    # red, it is due at every close interval (due()): the stale alerts expect that of it
+    red = _watch.judge(green(window_days=1, drift={}), NOW)
+    assert not red.ok and red.interval == 300 and gauges(red)[("maestro_watch_interval_seconds", ())] == 300
+    assert "next watch due within 300 s" in _watch.summary_lines(red)[0]
 
 
 def test_a_rollback_opens_a_window_too():
@@ -290,6 +292,14 @@ def test_a_scheduled_watch_runs_at_its_close_interval_inside_the_window_then_dai
         window_days, last, last_ok, expected, words):
     decided = _watch.due(green(window_days=window_days, **({} if last_ok is None else {"last_ok": last_ok})), last, NOW)
     assert decided["due"] is expected and words in decided["reason"]
+
+
+@pytest.mark.parametrize("ago, expected", [(86400 - 300, True), (86400 - 301, False), (3 * 86400, True)])
+def test_after_the_window_a_green_watch_is_due_again_a_day_less_one_close_interval_after_it_ran(ago, expected):
+    """The schedule fires every close interval: a run one interval early is on time, one more second early is not."""
+    ledger = {"live": "v2", "records": records(("deployed", "v2", "2027-01-01T00:00:00Z"))}  # its 1-day window long closed
+    decided = _watch.due(green(window_days=1, ledger=ledger, last_ok=True), NOW - ago, NOW)
+    assert decided["due"] is expected, decided
 
 
 def test_a_release_gone_live_since_the_last_watch_makes_it_due():
